@@ -1,0 +1,30 @@
+"""SQL schema of the user store (one schema for SQLite and PostgreSQL)."""
+
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy import DateTime, String
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+TIERS = ("free", "pro", "enterprise")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: uuid.uuid4().hex)
+    # Stored lower-cased, so the unique index compares emails case-insensitively.
+    email: Mapped[str] = mapped_column(String(320), unique=True, index=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    password_hash: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    tier: Mapped[str] = mapped_column(String(16), default="free")
+    provider: Mapped[str] = mapped_column(String(32), default="email")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)

@@ -1,0 +1,37 @@
+"""Request and response bodies of the /auth routes (the integration guide's names)."""
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+Username = Field(min_length=3, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")
+
+
+class RegisterRequest(BaseModel):
+    email: EmailStr
+    username: str = Username
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class LoginRequest(BaseModel):
+    email: EmailStr
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class UserResponse(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    email: str
+    username: str
+    tier: str
+    provider: str
+    created_at: datetime
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 (a scheme name)
+    expires_in: int
+    user: UserResponse

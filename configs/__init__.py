@@ -1,0 +1,3 @@
+from configs.settings import Settings, TierLimits
+
+__all__ = ["Settings", "TierLimits"]

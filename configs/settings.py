@@ -1,0 +1,68 @@
+"""Typed settings for every Paleon process, read from the environment (prefix-free)."""
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_PLACEHOLDER_SECRETS = {"changeme", "secret", "dev-insecure-secret", "please-change-me"}
+DEV_JWT_SECRET = "dev-insecure-secret"  # noqa: S105 (refused outside development)
+
+
+class TierLimits(BaseModel):
+    """Jobs a user may submit per UTC day, by tier."""
+
+    free: int = Field(default=10, ge=0)
+    pro: int = Field(default=200, ge=0)
+    enterprise: int = Field(default=5000, ge=0)
+
+    def for_tier(self, tier: str) -> int:
+        return getattr(self, tier, self.free)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_nested_delimiter="__", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    data_dir: Path = Path(".paleon")
+
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    milvus_uri: str = "http://127.0.0.1:19530"
+    milvus_token: SecretStr | None = None
+    database_url: str | None = None  # default: SQLite file in data_dir
+
+    jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
+    jwt_ttl_s: int = Field(default=3600, ge=60)
+
+    tier_limits: TierLimits = TierLimits()
+
+    max_files: int = Field(default=5, ge=1)
+    max_file_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    max_image_pixels: int = Field(default=40_000_000, ge=10_000)
+    stored_long_side: int = Field(default=1024, ge=64)
+
+    top_k: int = Field(default=5, ge=1, le=100)
+    result_ttl_s: int = Field(default=7 * 24 * 3600, ge=60)
+    job_pending_timeout_s: float = Field(default=120.0, gt=0)
+    job_processing_timeout_s: float = Field(default=60.0, gt=0)
+    job_max_attempts: int = Field(default=3, ge=1)
+    reaper_interval_s: float = Field(default=2.0, gt=0)
+
+    @model_validator(mode="after")
+    def _secret_is_real_outside_development(self) -> "Settings":
+        if self.environment == "development":
+            return self
+        secret = self.jwt_secret.get_secret_value()
+        if secret in _PLACEHOLDER_SECRETS or len(secret.encode()) < 32:
+            raise ValueError(
+                "JWT_SECRET must be set to a random value of at least 32 bytes outside "
+                "development (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
+            )
+        return self
+
+    @property
+    def sql_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'paleon.db').resolve()}"

@@ -1,0 +1,39 @@
+"""VisionClassifier: batched image encoding on one replica's model."""
+
+import asyncio
+import os
+
+from ray import serve
+
+from rag.encoders import build_encoder
+
+
+@serve.deployment(
+    ray_actor_options={"num_cpus": 1},
+    max_ongoing_requests=64,  # well above the batch size, or batches never fill
+    user_config={"max_batch_size": 8, "batch_wait_timeout_s": 0.01},
+)
+class VisionClassifier:
+    def __init__(self, encoder: str = "efficientnet-lite0", device: str = "cpu",
+                 threads: int | None = None):
+        # Ray sets OMP_NUM_THREADS from num_cpus (1 for fractional CPUs): choose deliberately.
+        self.encoder = build_encoder(encoder, device=device, threads=threads or os.cpu_count())
+
+    def reconfigure(self, config: dict) -> None:
+        self.embed.set_max_batch_size(int(config.get("max_batch_size", 8)))
+        self.embed.set_batch_wait_timeout_s(float(config.get("batch_wait_timeout_s", 0.01)))
+
+    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.01)
+    async def embed(self, images: list[bytes]) -> list[dict]:
+        encoded = await asyncio.to_thread(self.encoder.encode, images)
+        return [
+            {"embedding": e.embedding, "top_classes": e.top_classes, "encoder": self.encoder.name}
+            for e in encoded
+        ]
+
+    def info(self) -> dict:
+        return {
+            "encoder": self.encoder.name,
+            "dim": self.encoder.dim,
+            "max_batch_size": self.embed._get_max_batch_size(),
+        }

@@ -1,0 +1,97 @@
+"""Ingress: the FastAPI app under @serve.ingress, wiring auth, quotas, jobs and the reaper."""
+
+import asyncio
+import logging
+
+from fastapi import FastAPI
+from ray import serve
+from ray.serve.handle import DeploymentHandle
+from redis.asyncio import Redis
+
+from auth.routes import router as auth_router
+from auth.store import UserStore, make_engine
+from configs import Settings
+from deployments import http_errors
+from deployments.middleware import BodyLimit
+from deployments.routes import router as job_router
+from deployments.tasks import run_job, timeouts
+from jobs.quota import Quota
+from jobs.store import JobStore
+from jobs.uploads import UploadLimits
+from paleon import context
+
+log = logging.getLogger("paleon.ingress")
+
+
+def _body_limit() -> int:
+    # Whole multipart body: every photo at its limit plus room for the form framing.
+    limits = context.current().upload_limits
+    return limits.max_files * limits.max_file_bytes + 2**20
+
+app = FastAPI(
+    title="Paleon",
+    summary="Fossil identification: upload photos, get the most likely taxon.",
+    version="0.1.0",
+)
+app.include_router(auth_router)
+app.include_router(job_router)
+http_errors.install(app)
+app.add_middleware(BodyLimit, max_bytes=_body_limit)
+
+
+@serve.deployment(ray_actor_options={"num_cpus": 0.25}, max_ongoing_requests=200)
+@serve.ingress(app)
+class Ingress:
+    def __init__(self, classifier: DeploymentHandle, retriever: DeploymentHandle,
+                 settings: dict):
+        self.settings_overrides = settings
+        config = Settings(**settings)
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        self.app_name = serve.get_replica_context().app_name
+        self.retriever = retriever
+        self.redis = Redis.from_url(config.redis_url, health_check_interval=30)
+        limits = UploadLimits(config.max_files, config.max_file_bytes, config.max_image_pixels,
+                              config.stored_long_side)
+        self.jobs = JobStore(self.redis, timeouts(config))
+        context.install(context.Services(
+            settings=config,
+            upload_limits=limits,
+            users=UserStore(make_engine(config.sql_url)),
+            jobs=self.jobs,
+            quota=Quota(self.redis, config.tier_limits),
+            launch=self.launch,
+            health_checks=self.health_checks,
+        ))
+        self.reaper = asyncio.get_event_loop().create_task(self._reap_forever(config))
+
+    def launch(self, job_id: str, attempt: int) -> None:
+        run_job.remote(job_id, attempt, self.app_name, self.settings_overrides)
+
+    async def _reap_forever(self, config: Settings) -> None:
+        while True:
+            await asyncio.sleep(config.reaper_interval_s)
+            try:
+                for job_id, attempt in await self.jobs.reap():
+                    log.warning("job %s overdue: launching attempt %d", job_id, attempt)
+                    self.launch(job_id, attempt)
+            except Exception:
+                log.exception("reaper pass failed; trying again")
+
+    async def health_checks(self) -> dict[str, str]:
+        async def redis() -> None:
+            await self.redis.ping()
+
+        async def milvus() -> None:
+            await self.retriever.ping.remote()
+
+        checks = {}
+        for name, probe in (("redis", redis), ("milvus", milvus)):
+            try:
+                await asyncio.wait_for(probe(), timeout=5)
+                checks[name] = "ok"
+            except Exception as exc:
+                checks[name] = f"unavailable ({type(exc).__name__})"
+        return checks
+
+    async def check_health(self) -> None:
+        await self.redis.ping()

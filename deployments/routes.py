@@ -1,0 +1,92 @@
+"""Job routes: submit photos, poll a result, list jobs; and the health check."""
+
+import asyncio
+from typing import Annotated
+
+from fastapi import APIRouter, File, Query, UploadFile
+from fastapi.responses import JSONResponse
+
+from auth.deps import CurrentUser
+from deployments import middleware
+from deployments.schemas import ClassifyAccepted, Health, JobResponse
+from jobs import uploads
+from paleon.context import ServicesDep
+from paleon.errors import Forbidden, JobNotFound, PaleonError, QuotaExceeded
+
+router = APIRouter(tags=["jobs"])
+
+
+async def _read_photos(files: list[UploadFile], limits: uploads.UploadLimits) -> list[bytes]:
+    uploads.check_count(len(files), limits)
+    raw = []
+    for index, upload in enumerate(files):
+        name = upload.filename or f"image_files[{index}]"
+        uploads.check_declared(name, upload.content_type, upload.size, limits)
+        raw.append((name, upload.content_type, await upload.read(limits.max_file_bytes + 1)))
+
+    def normalise_all() -> list[bytes]:
+        return [uploads.normalise(name, kind, data, limits) for name, kind, data in raw]
+
+    return await asyncio.to_thread(normalise_all)
+
+
+@router.post("/classify-async/", response_model=ClassifyAccepted)
+async def classify_async(
+    user: CurrentUser,
+    state: ServicesDep,
+    image_files: Annotated[list[UploadFile], File(description="1–5 photos of one specimen")] = [],  # noqa: B006
+) -> JSONResponse:
+    try:
+        photos = await _read_photos(image_files, state.upload_limits)
+    except PaleonError as exc:
+        exc.headers = (await state.quota.peek(user.id, user.tier)).headers()
+        raise
+    accepted, quota = await state.quota.take(user.id, user.tier)
+    if not accepted:
+        raise QuotaExceeded(
+            f"Daily limit of {quota.limit} jobs for the {user.tier!r} tier reached; "
+            f"it resets at {quota.body()['reset_at']}.",
+            rate_limit=quota.body(),
+        ).with_headers({**quota.headers(), "Retry-After": str(quota.retry_after())})
+    request_id = middleware.request_id()
+    try:
+        job = await state.jobs.create(user.id, photos, request_id)
+    except Exception:
+        await state.quota.refund(user.id)
+        raise
+    state.launch(job["job_id"], job["attempt"])
+    body = ClassifyAccepted(job_id=job["job_id"], request_id=request_id,
+                            image_count=len(photos), rate_limit=quota.body())
+    return JSONResponse(body.model_dump(mode="json"), headers=quota.headers())
+
+
+async def _own_job(state: ServicesDep, user_id: str, job_id: str) -> dict:
+    job = await state.jobs.get(job_id)
+    if job is None:
+        raise JobNotFound(f"No job {job_id!r}; results are kept for a limited time.")
+    if job["user_id"] != user_id:
+        raise Forbidden("This job belongs to another user.")
+    return job
+
+
+@router.get("/result/{job_id}", response_model=JobResponse)
+async def result(job_id: str, state: ServicesDep, user: CurrentUser) -> JobResponse:
+    return JobResponse.from_record(await _own_job(state, user.id, job_id))
+
+
+@router.get("/jobs", response_model=list[JobResponse])
+async def list_jobs(
+    state: ServicesDep, user: CurrentUser, limit: Annotated[int, Query(ge=1, le=100)] = 10
+) -> list[JobResponse]:
+    jobs = await state.jobs.list_for_user(user.id, limit)
+    return [JobResponse.from_record(job) for job in jobs]
+
+
+@router.get("/health", response_model=Health, responses={503: {"model": Health}})
+async def health(state: ServicesDep) -> JSONResponse:
+    checks = await state.health_checks()
+    healthy = all(value == "ok" for value in checks.values())
+    failed = [f"{name}: {value}" for name, value in checks.items() if value != "ok"]
+    body = Health(status="healthy" if healthy else "unhealthy", checks=checks,
+                  detail="; ".join(failed) or None)
+    return JSONResponse(body.model_dump(exclude_none=True), 200 if healthy else 503)

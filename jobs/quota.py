@@ -1,0 +1,73 @@
+"""Tiered per-user daily quotas: one atomic check-and-increment in Redis per submission."""
+
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+
+from redis.asyncio import Redis
+
+from configs import TierLimits
+from jobs import scripts
+from jobs.store import PREFIX
+
+
+@dataclass(frozen=True)
+class QuotaState:
+    limit: int
+    current: int
+    reset_epoch: int  # the next UTC midnight, in Unix seconds
+
+    @property
+    def remaining(self) -> int:
+        return max(self.limit - self.current, 0)
+
+    def retry_after(self, now: datetime | None = None) -> int:
+        now = now or datetime.now(UTC)
+        return max(int(self.reset_epoch - now.timestamp()), 1)
+
+    def body(self) -> dict:
+        data = asdict(self)
+        data.pop("reset_epoch")
+        reset = datetime.fromtimestamp(self.reset_epoch, UTC)
+        return {**data, "remaining": self.remaining, "reset_at": reset.isoformat()}
+
+    def headers(self) -> dict[str, str]:
+        return {
+            "X-RateLimit-Limit": str(self.limit),
+            "X-RateLimit-Current": str(self.current),
+            "X-RateLimit-Remaining": str(self.remaining),
+            "X-RateLimit-Reset": str(self.reset_epoch),
+        }
+
+
+def _day_window(now: datetime) -> tuple[str, int]:
+    day = now.astimezone(UTC).date()
+    reset = datetime.combine(day + timedelta(days=1), datetime.min.time(), UTC)
+    return day.strftime("%Y%m%d"), int(reset.timestamp())
+
+
+class Quota:
+    def __init__(self, redis: Redis, limits: TierLimits):
+        self.redis = redis
+        self.limits = limits
+        self._take = redis.register_script(scripts.TAKE_QUOTA)
+
+    def _key(self, user_id: str, day: str) -> str:
+        return f"{PREFIX}:quota:{user_id}:{day}"
+
+    async def take(self, user_id: str, tier: str) -> tuple[bool, QuotaState]:
+        day, reset = _day_window(datetime.now(UTC))
+        limit = self.limits.for_tier(tier)
+        # The key outlives midnight by an hour so a late refund never recreates it.
+        accepted, count = await self._take(
+            keys=[self._key(user_id, day)], args=[limit, reset + 3600]
+        )
+        return bool(accepted), QuotaState(limit=limit, current=int(count), reset_epoch=reset)
+
+    async def peek(self, user_id: str, tier: str) -> QuotaState:
+        day, reset = _day_window(datetime.now(UTC))
+        count = int(await self.redis.get(self._key(user_id, day)) or 0)
+        return QuotaState(limit=self.limits.for_tier(tier), current=count, reset_epoch=reset)
+
+    async def refund(self, user_id: str) -> None:
+        day, _ = _day_window(datetime.now(UTC))
+        await self.redis.decr(self._key(user_id, day))

@@ -1,0 +1,147 @@
+"""Job records, their images and the per-user index, in Redis (the source of truth)."""
+
+import json
+import time
+import uuid
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from jobs import scripts
+
+PREFIX = "paleon"
+DEADLINES = f"{PREFIX}:jobs:deadlines"
+TERMINAL = ("completed", "failed")
+
+
+def job_key(job_id: str) -> str:
+    return f"{PREFIX}:job:{job_id}"
+
+
+def images_key(job_id: str) -> str:
+    return f"{PREFIX}:job:{job_id}:images"
+
+
+def user_jobs_key(user_id: str) -> str:
+    return f"{PREFIX}:user:{user_id}:jobs"
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    pending_s: float
+    processing_s: float
+    max_attempts: int
+    result_ttl_s: int
+
+
+class JobStore:
+    def __init__(self, redis: Redis, timeouts: Timeouts):
+        self.redis = redis
+        self.timeouts = timeouts
+        self._claim = redis.register_script(scripts.CLAIM)
+        self._finish = redis.register_script(scripts.FINISH)
+        self._give_up = redis.register_script(scripts.GIVE_UP)
+        self._reap = redis.register_script(scripts.REAP)
+
+    async def create(self, user_id: str, images: list[bytes], request_id: str) -> dict:
+        job_id = uuid.uuid4().hex
+        now = time.time()
+        record = {
+            "job_id": job_id,
+            "user_id": user_id,
+            "status": "pending",
+            "attempt": 1,
+            "image_count": len(images),
+            "request_id": request_id,
+            "created_at": now,
+            "updated_at": now,
+        }
+        ttl = self.timeouts.result_ttl_s
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(job_key(job_id), mapping=record)
+            pipe.rpush(images_key(job_id), *images)
+            # Safety net: nothing outlives the retention even if every worker vanished.
+            pipe.expire(images_key(job_id), ttl)
+            pipe.zadd(user_jobs_key(user_id), {job_id: now})
+            pipe.zremrangebyscore(user_jobs_key(user_id), "-inf", now - ttl)
+            pipe.expire(user_jobs_key(user_id), ttl)
+            pipe.zadd(DEADLINES, {job_id: now + self.timeouts.pending_s})
+            await pipe.execute()
+        return _decode({k: str(v) for k, v in record.items()})
+
+    async def get(self, job_id: str) -> dict | None:
+        raw = await self.redis.hgetall(job_key(job_id))
+        return _decode(raw) if raw else None
+
+    async def list_for_user(self, user_id: str, limit: int) -> list[dict]:
+        ids = await self.redis.zrevrange(user_jobs_key(user_id), 0, limit * 2 + 10)
+        jobs: list[dict] = []
+        gone: list[bytes] = []
+        for raw_id in ids:
+            job = await self.get(raw_id.decode())
+            if job is None:
+                gone.append(raw_id)
+            elif len(jobs) < limit:
+                jobs.append(job)
+        if gone:
+            await self.redis.zrem(user_jobs_key(user_id), *gone)
+        return jobs
+
+    async def images(self, job_id: str) -> list[bytes]:
+        return await self.redis.lrange(images_key(job_id), 0, -1)
+
+    async def claim(self, job_id: str, attempt: int, worker_pid: int) -> bool:
+        now = time.time()
+        args = [job_id, attempt, now, now + self.timeouts.processing_s, worker_pid]
+        return bool(await self._claim(keys=[job_key(job_id), DEADLINES], args=args))
+
+    async def complete(self, job_id: str, attempt: int, result: dict, seconds: float) -> bool:
+        return await self._end(job_id, attempt, "completed", "result", json.dumps(result), seconds)
+
+    async def give_up(self, job_id: str, attempt: int, error: str) -> bool:
+        args = [job_id, attempt, time.time(), error[:500]]
+        return bool(await self._give_up(keys=[job_key(job_id), DEADLINES], args=args))
+
+    async def _end(self, job_id, attempt, status, field, value, seconds) -> bool:
+        keys = [job_key(job_id), DEADLINES, images_key(job_id)]
+        args = [job_id, attempt, time.time(), status, field, value,
+                self.timeouts.result_ttl_s, round(seconds, 4)]
+        return bool(await self._finish(keys=keys, args=args))
+
+    async def reap(self) -> list[tuple[str, int]]:
+        """Retry or fail every job past its deadline; returns (job_id, attempt) to relaunch."""
+        now = time.time()
+        due = await self.redis.zrangebyscore(DEADLINES, "-inf", now, start=0, num=100)
+        relaunch = []
+        for raw_id in due:
+            job_id = raw_id.decode()
+            keys = [job_key(job_id), DEADLINES, images_key(job_id)]
+            args = [job_id, now, self.timeouts.max_attempts, now + self.timeouts.pending_s,
+                    self.timeouts.result_ttl_s]
+            attempt = int(await self._reap(keys=keys, args=args))
+            if attempt > 0:
+                relaunch.append((job_id, attempt))
+        return relaunch
+
+    async def counts(self) -> dict[str, int]:
+        return {"due_or_active": await self.redis.zcard(DEADLINES)}
+
+
+_FLOATS = ("created_at", "updated_at", "started_at", "completed_at", "processing_time")
+_INTS = ("attempt", "image_count", "worker_pid")
+
+
+def _decode(raw: dict) -> dict:
+    job = {
+        (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
+        for k, v in raw.items()
+    }
+    for field in _FLOATS:
+        if field in job:
+            job[field] = float(job[field])
+    for field in _INTS:
+        if field in job:
+            job[field] = int(job[field])
+    if "result" in job:
+        job["result"] = json.loads(job["result"])
+    return job

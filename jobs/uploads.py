@@ -1,0 +1,73 @@
+"""Uploaded photos: checked against their declared type, then normalised before storage."""
+
+import io
+import warnings
+from dataclasses import dataclass
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from paleon.errors import InvalidRequest, PayloadTooLarge
+
+FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WEBP"}
+
+
+@dataclass(frozen=True)
+class UploadLimits:
+    max_files: int
+    max_file_bytes: int
+    max_pixels: int
+    long_side: int
+
+
+def check_count(count: int, limits: UploadLimits) -> None:
+    if count < 1:
+        raise InvalidRequest("Attach 1 to 5 photos in the multipart field `image_files`.")
+    if count > limits.max_files:
+        raise InvalidRequest(
+            f"Too many photos: {count}. Send at most {limits.max_files} per job."
+        )
+
+
+def check_declared(name: str, content_type: str | None, size: int | None, limits: UploadLimits):
+    if content_type not in FORMATS:
+        raise InvalidRequest(
+            f"File {name!r} has content type {content_type!r}; "
+            f"accepted: {', '.join(FORMATS)}."
+        )
+    if size is not None and size > limits.max_file_bytes:
+        raise PayloadTooLarge(
+            f"File {name!r} is {size} bytes; the limit is {limits.max_file_bytes} bytes."
+        )
+
+
+def normalise(name: str, content_type: str, data: bytes, limits: UploadLimits) -> bytes:
+    """Decode as the declared format, apply EXIF orientation, drop all metadata (GPS
+    included), downscale to the configured long side and re-encode as JPEG."""
+    check_declared(name, content_type, len(data), limits)
+    if not data:
+        raise InvalidRequest(f"File {name!r} is empty.")
+    expected = FORMATS[content_type]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data), formats=[expected]) as image:
+                width, height = image.size
+                if width * height > limits.max_pixels:
+                    raise InvalidRequest(
+                        f"File {name!r} is {width}×{height} pixels; the limit is "
+                        f"{limits.max_pixels} pixels (possible decompression bomb)."
+                    )
+                image.load()
+                upright = ImageOps.exif_transpose(image).convert("RGB")
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise InvalidRequest(
+            f"File {name!r} is too large to decode (decompression bomb)."
+        ) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise InvalidRequest(
+            f"File {name!r} is not a valid {expected} image ({type(exc).__name__})."
+        ) from None
+    upright.thumbnail((limits.long_side, limits.long_side), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    upright.save(out, "JPEG", quality=90, optimize=False)
+    return out.getvalue()

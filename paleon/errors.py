@@ -1,0 +1,46 @@
+"""One exception hierarchy, mapped to HTTP in one place (`deployments.http_errors`)."""
+
+from typing import Any
+
+
+class PaleonError(Exception):
+    status_code = 500
+    headers: dict[str, str] | None = None
+
+    def __init__(self, detail: str, **fields: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.fields = fields
+
+    def with_headers(self, headers: dict[str, str]) -> "PaleonError":
+        self.headers = headers
+        return self
+
+
+class InvalidRequest(PaleonError):
+    status_code = 400
+
+
+class PayloadTooLarge(PaleonError):
+    status_code = 413
+
+
+class InvalidCredentials(PaleonError):
+    status_code = 401
+    headers = {"WWW-Authenticate": "Bearer"}
+
+
+class Forbidden(PaleonError):
+    status_code = 403
+
+
+class JobNotFound(PaleonError):
+    status_code = 404
+
+
+class QuotaExceeded(PaleonError):
+    status_code = 429
+
+
+class ServiceUnavailable(PaleonError):
+    status_code = 503

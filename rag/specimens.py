@@ -1,0 +1,112 @@
+"""The Milvus `specimens` collection: reference photos as embeddings with their labels."""
+
+from dataclasses import dataclass
+
+import numpy as np
+from pymilvus import DataType, MilvusClient
+
+COLLECTION = "specimens"
+_INDEX = {"index_type": "IVF_FLAT", "metric_type": "COSINE", "params": {"nlist": 128}}
+_SEARCH = {"metric_type": "COSINE", "params": {"nprobe": 16}}
+
+
+@dataclass(frozen=True)
+class Specimen:
+    id: str
+    label: str
+    source: str
+    embedding: np.ndarray
+
+
+def connect(uri: str, token: str = "", timeout: float = 10.0) -> MilvusClient:
+    return MilvusClient(uri=uri, token=token, timeout=timeout)
+
+
+class SpecimenIndex:
+    """Create, fill, load and search the specimens collection; one instance per process."""
+
+    def __init__(self, client: MilvusClient, dim: int, collection: str = COLLECTION):
+        self.client = client
+        self.dim = dim
+        self.collection = collection
+        self._ready = False
+
+    def exists(self) -> bool:
+        return self.client.has_collection(self.collection)
+
+    def create(self) -> None:
+        if self.exists():
+            return
+        schema = self.client.create_schema(auto_id=False, enable_dynamic_field=False)
+        schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=64)
+        schema.add_field("label", DataType.VARCHAR, max_length=128)
+        schema.add_field("source", DataType.VARCHAR, max_length=512)
+        schema.add_field("embedding", DataType.FLOAT_VECTOR, dim=self.dim)
+        index = self.client.prepare_index_params()
+        index.add_index(field_name="embedding", **_INDEX)
+        self.client.create_collection(self.collection, schema=schema, index_params=index)
+
+    def existing_ids(self, ids: list[str]) -> set[str]:
+        if not ids or not self.exists():
+            return set()
+        rows = self.client.get(self.collection, ids=ids, output_fields=["id"])
+        return {row["id"] for row in rows}
+
+    def insert(self, specimens: list[Specimen]) -> int:
+        if not specimens:
+            return 0
+        rows = [
+            {"id": s.id, "label": s.label, "source": s.source, "embedding": s.embedding.tolist()}
+            for s in specimens
+        ]
+        return self.client.upsert(self.collection, data=rows)["upsert_count"]
+
+    def seal_and_load(self) -> None:
+        """Flush, then reload so milvus-lite builds the index (unflushed search is brute force)."""
+        self.client.flush(self.collection)
+        self.client.release_collection(self.collection)
+        self.client.load_collection(self.collection)
+        self._ready = True
+
+    def count(self) -> int:
+        if not self.exists():
+            return 0
+        rows = self.client.query(self.collection, filter="", output_fields=["count(*)"])
+        return int(rows[0]["count(*)"])
+
+    def ensure_loaded(self) -> bool:
+        """True when the collection exists and is loaded; cheap once it is."""
+        if self._ready:
+            return True
+        if not self.exists():
+            return False
+        self.client.load_collection(self.collection)
+        self._ready = True
+        return True
+
+    def search(self, embeddings: list[np.ndarray], k: int) -> list[list[dict]]:
+        """For each embedding, up to k hits as {"id", "label", "source", "score"} (cosine)."""
+        if not embeddings:
+            return []
+        if not self.ensure_loaded():
+            return [[] for _ in embeddings]
+        results = self.client.search(
+            self.collection,
+            data=[np.asarray(e, dtype=np.float32).tolist() for e in embeddings],
+            limit=k,
+            anns_field="embedding",
+            search_params=_SEARCH,
+            output_fields=["label", "source"],
+        )
+        return [
+            [
+                {
+                    "id": hit["id"],
+                    "label": hit["entity"]["label"],
+                    "source": hit["entity"]["source"],
+                    "score": round(float(hit["distance"]), 4),
+                }
+                for hit in hits
+            ]
+            for hits in results
+        ]
