@@ -1,0 +1,168 @@
+"""`paleon` command: serve, ingest, classify."""
+
+import argparse
+import getpass
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from tqdm import tqdm
+
+from configs import Settings
+from paleon import sidecars
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = ROOT / "serve_config.yaml"
+
+
+def _ensure_services(settings: Settings) -> tuple[list, dict[str, str]]:
+    """Start a private redis-server / milvus-lite server where the configured URL is silent."""
+    started, env = [], {}
+    host, port = sidecars.host_port(settings.redis_url, 6379)
+    if not sidecars.answers(host, port):
+        if host not in ("127.0.0.1", "localhost"):
+            raise sidecars.SidecarError(f"Redis at {host}:{port} (REDIS_URL) does not answer.")
+        started.append(sidecars.start_redis(settings.data_dir / "redis", port))
+        print(f"started redis-server on 127.0.0.1:{port} (append-only, {settings.data_dir})")
+    host, port = sidecars.host_port(settings.milvus_uri, 19530)
+    if not sidecars.answers(host, port):
+        if host not in ("127.0.0.1", "localhost"):
+            raise sidecars.SidecarError(f"Milvus at {host}:{port} (MILVUS_URI) does not answer.")
+        started.append(sidecars.start_milvus(settings.data_dir / "milvus", port))
+        print(f"started milvus-lite server on 127.0.0.1:{port}")
+    env["REDIS_URL"] = settings.redis_url
+    env["MILVUS_URI"] = settings.milvus_uri
+    env["DATA_DIR"] = str(settings.data_dir.resolve())
+    return started, env
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings = Settings()
+    try:
+        started, env = _ensure_services(settings)
+    except sidecars.SidecarError as exc:
+        print(f"paleon: {exc}", file=sys.stderr)
+        return 1
+    # `serve run` starts local Ray, deploys the config and blocks until it is interrupted.
+    child = subprocess.Popen(
+        [str(Path(sys.executable).with_name("serve")), "run", str(args.config)],
+        cwd=ROOT, env={**os.environ, **env},
+        # Own process group: a terminal's Ctrl-C reaches only us, and we forward it once.
+        # SIGINT back to default: a shell's `cmd &` leaves it ignored, and that is inherited.
+        process_group=0,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # noqa: PLW1509
+    )
+
+    def forward(signum: int, frame: object) -> None:
+        if child.poll() is None:
+            child.send_signal(signal.SIGINT)  # serve run's own clean shutdown
+
+    signal.signal(signal.SIGINT, forward)
+    signal.signal(signal.SIGTERM, forward)
+    try:
+        return child.wait()
+    finally:
+        sidecars.stop(child, timeout=60)
+        for process in reversed(started):
+            sidecars.stop(process)
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from rag.encoders import build_encoder
+    from rag.ingest import ingest
+    from rag.specimens import SpecimenIndex, connect
+
+    settings = Settings()
+    started, _ = _ensure_services(settings)
+    try:
+        encoder = build_encoder(args.encoder, threads=os.cpu_count())
+        token = settings.milvus_token.get_secret_value() if settings.milvus_token else ""
+        index = SpecimenIndex(connect(settings.milvus_uri, token), dim=encoder.dim)
+        report = ingest(Path(args.folder), encoder, index, batch_size=args.batch_size)
+    finally:
+        for process in reversed(started):
+            sidecars.stop(process)
+    print(f"found {report.found} photos in {len(report.labels)} labels; added {report.added}, "
+          f"already present {report.already_present}; index holds {report.total_in_index}")
+    for problem in report.unreadable:
+        print(f"skipped unreadable {problem}", file=sys.stderr)
+    return 0
+
+
+def _token(client: httpx.Client, args: argparse.Namespace) -> str:
+    if args.token:
+        return args.token
+    if not args.email:
+        raise SystemExit("paleon: give --token (or PALEON_TOKEN), or --email to log in")
+    password = os.environ.get("PALEON_PASSWORD") or getpass.getpass("password: ")
+    response = client.post("/auth/login", json={"email": args.email, "password": password})
+    if response.status_code != 200:
+        raise SystemExit(f"paleon: login failed: {response.json().get('detail')}")
+    return response.json()["access_token"]
+
+
+def cmd_classify(args: argparse.Namespace) -> int:
+    kinds = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png",
+             ".webp": "image/webp"}
+    files = []
+    for photo in args.photos:
+        path = Path(photo)
+        if path.suffix.lower() not in kinds:
+            raise SystemExit(f"paleon: {path}: use a .jpg, .png or .webp photo")
+        files.append(("image_files", (path.name, path.read_bytes(), kinds[path.suffix.lower()])))
+    with httpx.Client(base_url=args.url, timeout=60) as client:
+        headers = {"Authorization": f"Bearer {_token(client, args)}"}
+        submitted = client.post("/classify-async/", headers=headers, files=files)
+        if submitted.status_code != 200:
+            print(f"paleon: {submitted.status_code}: {submitted.json().get('detail')}",
+                  file=sys.stderr)
+            return 1
+        job_id = submitted.json()["job_id"]
+        deadline = time.monotonic() + args.timeout
+        with tqdm(desc=f"job {job_id}", bar_format="{desc} [{elapsed}]") as bar:
+            while True:
+                job = client.get(f"/result/{job_id}", headers=headers).json()
+                bar.set_description_str(f"job {job_id}: {job.get('status', '?')}")
+                if job.get("status") in ("completed", "failed"):
+                    break
+                if time.monotonic() > deadline:
+                    print(f"paleon: job {job_id} still {job.get('status')}", file=sys.stderr)
+                    return 1
+                time.sleep(0.5)
+    print(json.dumps(job, indent=2))
+    return 0 if job["status"] == "completed" else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="paleon", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the service on the embedded default")
+    serve.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    serve.set_defaults(func=cmd_serve)
+
+    ingest = commands.add_parser("ingest", help="add DIR/<label>/*.jpg|png to the specimens")
+    ingest.add_argument("folder")
+    ingest.add_argument("--encoder", default="efficientnet-lite0")
+    ingest.add_argument("--batch-size", type=int, default=32)
+    ingest.set_defaults(func=cmd_ingest)
+
+    classify = commands.add_parser("classify", help="submit photos and print the result")
+    classify.add_argument("photos", nargs="+")
+    classify.add_argument("--url", default=os.environ.get("PALEON_URL", "http://127.0.0.1:8000"))
+    classify.add_argument("--token", default=os.environ.get("PALEON_TOKEN"))
+    classify.add_argument("--email", default=os.environ.get("PALEON_EMAIL"))
+    classify.add_argument("--timeout", type=float, default=120)
+    classify.set_defaults(func=cmd_classify)
+
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
