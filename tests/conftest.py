@@ -1,0 +1,116 @@
+"""Real services for the suite: one redis-server, one milvus-lite server, one Ray + Serve app."""
+
+import secrets
+import subprocess
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+from redis import Redis
+
+from paleon import sidecars
+
+JWT_SECRET = secrets.token_urlsafe(48)
+
+
+@pytest.fixture(scope="session")
+def workdir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("paleon")
+
+
+@pytest.fixture(scope="session")
+def redis_server(workdir):
+    port = sidecars.free_port()
+    process = sidecars.start_redis(workdir / "redis", port, persistent=False)
+    yield f"redis://127.0.0.1:{port}/0"
+    sidecars.stop(process)
+
+
+@pytest.fixture(scope="session")
+def milvus_server(workdir):
+    port = sidecars.free_port()
+    process = sidecars.start_milvus(workdir / "milvus", port)
+    yield {"uri": f"http://127.0.0.1:{port}", "process": process}
+    sidecars.stop(process)
+
+
+@pytest.fixture(scope="session")
+def settings(workdir, redis_server, milvus_server) -> dict:
+    return {
+        "environment": "test",
+        "data_dir": str(workdir / "data"),
+        "database_url": f"sqlite:///{workdir / 'users.db'}",
+        "redis_url": redis_server,
+        "milvus_uri": milvus_server["uri"],
+        "jwt_secret": JWT_SECRET,
+        "tier_limits": {"free": 10, "pro": 1000, "enterprise": 5000},
+        "job_processing_timeout_s": 8,
+        "job_pending_timeout_s": 30,
+        "reaper_interval_s": 0.5,
+    }
+
+
+@pytest.fixture
+def redis(redis_server):
+    client = Redis.from_url(redis_server)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def serve_app(settings):
+    """Ray and the Paleon Serve app, started once for the whole session."""
+    ray = pytest.importorskip("ray")
+    from ray import serve
+
+    from deployments.app import build_app
+
+    port = sidecars.free_port()
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    serve.run(build_app({"torch_threads": 2, "settings": settings}), name="paleon",
+              route_prefix="/")
+    yield f"http://127.0.0.1:{port}"
+    serve.shutdown()
+    ray.shutdown()
+
+
+@pytest.fixture
+def client(serve_app):
+    with httpx.Client(base_url=serve_app, timeout=60) as http:
+        yield http
+
+
+def register(http: httpx.Client) -> dict:
+    """A fresh user; returns {"id", "email", "headers"}."""
+    name = "u" + uuid.uuid4().hex[:12]
+    body = {"email": f"{name}@Example.com", "username": name, "password": "fossil-hunter-42"}
+    response = http.post("/auth/register", json=body)
+    assert response.status_code == 201, response.text
+    token = response.json()["access_token"]
+    return {"id": response.json()["user"]["id"], "email": body["email"],
+            "password": body["password"], "headers": {"Authorization": f"Bearer {token}"}}
+
+
+@pytest.fixture
+def user(client) -> dict:
+    return register(client)
+
+
+@pytest.fixture
+def pro_user(client, settings) -> dict:
+    from auth.store import UserStore, make_engine
+
+    account = register(client)
+    UserStore(make_engine(settings["database_url"])).set_tier(account["email"], "pro")
+    return account
+
+
+def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    import os
+    import sys
+
+    command = [str(Path(sys.executable).with_name("paleon")), *args]
+    return subprocess.run(command, env={**os.environ, **env}, capture_output=True, text=True,
+                          timeout=600, check=False)

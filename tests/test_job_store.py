@@ -1,0 +1,93 @@
+import asyncio
+import time
+
+from redis.asyncio import Redis
+
+from jobs.store import DEADLINES, JobStore, Timeouts, images_key, job_key
+
+
+def store_for(redis_server, **overrides):
+    timeouts = Timeouts(**{"pending_s": 30, "processing_s": 30, "max_attempts": 2,
+                           "result_ttl_s": 3600, **overrides})
+    redis = Redis.from_url(redis_server)
+    return redis, JobStore(redis, timeouts)
+
+
+def test_lifecycle_and_retention(redis_server):
+    async def scenario():
+        redis, store = store_for(redis_server)
+        job = await store.create("alice", [b"one", b"two"], "req-1")
+        job_id = job["job_id"]
+        assert job["status"] == "pending" and job["attempt"] == 1
+        assert await store.images(job_id) == [b"one", b"two"]
+        assert await store.claim(job_id, 1, 4242)
+        assert not await store.claim(job_id, 1, 4243)  # a duplicate task does nothing
+        assert (await store.get(job_id))["status"] == "processing"
+        assert await store.complete(job_id, 1, {"label": "x"}, 0.5)
+        done = await store.get(job_id)
+        ttl = await redis.ttl(job_key(job_id))
+        images_left = await redis.exists(images_key(job_id))
+        in_deadlines = await redis.zscore(DEADLINES, job_id)
+        listed = await store.list_for_user("alice", 10)
+        await redis.aclose()
+        return done, ttl, images_left, in_deadlines, listed
+
+    done, ttl, images_left, in_deadlines, listed = asyncio.run(scenario())
+    assert done["status"] == "completed" and done["result"] == {"label": "x"}
+    assert done["processing_time"] == 0.5
+    assert 0 < ttl <= 3600 and images_left == 0 and in_deadlines is None
+    assert listed[0]["job_id"] == done["job_id"]
+
+
+def test_overdue_job_is_retried_then_failed_with_a_reason(redis_server):
+    async def scenario():
+        redis, store = store_for(redis_server, processing_s=0.01)
+        job_id = (await store.create("bob", [b"img"], "req-2"))["job_id"]
+        assert await store.claim(job_id, 1, 1)  # then the worker "dies"
+        await asyncio.sleep(0.05)
+        first = await store.reap()
+        stale_complete = await store.complete(job_id, 1, {"late": True}, 1.0)
+        assert await store.claim(job_id, 2, 2)
+        await asyncio.sleep(0.05)
+        second = await store.reap()
+        failed = await store.get(job_id)
+        images_left = await redis.exists(images_key(job_id))
+        await redis.aclose()
+        return job_id, first, stale_complete, second, failed, images_left
+
+    job_id, first, stale_complete, second, failed, images_left = asyncio.run(scenario())
+    assert (job_id, 2) in first
+    assert stale_complete is False  # the first attempt's late answer is ignored
+    assert all(entry[0] != job_id for entry in second)
+    assert failed["status"] == "failed"
+    assert "stopped responding" in failed["error"] and "2 attempt" in failed["error"]
+    assert images_left == 0
+
+
+def test_an_error_is_reported_as_the_failure_reason(redis_server):
+    async def scenario():
+        redis, store = store_for(redis_server, max_attempts=1)
+        job_id = (await store.create("carol", [b"img"], "req-3"))["job_id"]
+        await store.claim(job_id, 1, 1)
+        await store.give_up(job_id, 1, "ValueError: cannot decode")
+        await store.reap()
+        job = await store.get(job_id)
+        await redis.aclose()
+        return job
+
+    job = asyncio.run(scenario())
+    assert job["status"] == "failed" and job["error"].startswith("ValueError: cannot decode")
+
+
+def test_list_is_newest_first_and_drops_expired(redis_server):
+    async def scenario():
+        redis, store = store_for(redis_server)
+        user = f"dave-{time.time()}"
+        ids = [(await store.create(user, [b"i"], "r"))["job_id"] for _ in range(3)]
+        await redis.delete(job_key(ids[1]))  # expired meanwhile
+        listed = await store.list_for_user(user, 10)
+        await redis.aclose()
+        return ids, [job["job_id"] for job in listed]
+
+    ids, listed = asyncio.run(scenario())
+    assert listed == [ids[2], ids[0]]

@@ -1,0 +1,83 @@
+import io
+
+import pytest
+from PIL import Image
+
+from jobs.uploads import UploadLimits, check_count, normalise
+from paleon.errors import InvalidRequest, PayloadTooLarge
+
+LIMITS = UploadLimits(max_files=5, max_file_bytes=10 * 2**20, max_pixels=40_000_000,
+                      long_side=512)
+
+
+def encode(image: Image.Image, fmt: str, **kwargs) -> bytes:
+    out = io.BytesIO()
+    image.save(out, fmt, **kwargs)
+    return out.getvalue()
+
+
+def photo_with_gps_and_rotation() -> bytes:
+    image = Image.new("RGB", (800, 400), "red")
+    image.paste(Image.new("RGB", (100, 400), "blue"), (0, 0))  # a blue band on the left
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: rotate 90° clockwise to display
+    exif[0x010F] = "Camera maker"
+    exif.get_ifd(0x8825)[2] = (51.0, 30.0, 0.0)  # GPSLatitude
+    return encode(image, "JPEG", exif=exif)
+
+
+def test_exif_orientation_applied_and_metadata_stripped():
+    stored = normalise("field.jpg", "image/jpeg", photo_with_gps_and_rotation(), LIMITS)
+    with Image.open(io.BytesIO(stored)) as image:
+        assert image.size == (256, 512)  # rotated upright, long side downscaled to 512
+        assert not image.getexif()  # no orientation, maker or GPS left
+        assert "exif" not in image.info
+        top_left = image.getpixel((128, 20))
+        assert top_left[2] > 150 and top_left[0] < 100  # the blue band is now on top
+
+
+@pytest.mark.parametrize("fmt,kind", [("PNG", "image/png"), ("WEBP", "image/webp")])
+def test_png_and_webp_are_accepted(fmt, kind):
+    data = encode(Image.new("RGBA", (64, 64), (0, 255, 0, 128)), fmt)
+    with Image.open(io.BytesIO(normalise("x", kind, data, LIMITS))) as image:
+        assert image.format == "JPEG" and image.mode == "RGB"
+
+
+def test_bytes_must_match_the_declared_type():
+    png = encode(Image.new("RGB", (8, 8)), "PNG")
+    with pytest.raises(InvalidRequest, match="'fake.jpg' is not a valid JPEG"):
+        normalise("fake.jpg", "image/jpeg", png, LIMITS)
+
+
+def test_garbage_and_truncated_images_are_refused():
+    with pytest.raises(InvalidRequest, match="'noise.png'"):
+        normalise("noise.png", "image/png", b"\x89PNG not really", LIMITS)
+    whole = encode(Image.effect_noise((256, 256), 50).convert("RGB"), "JPEG")
+    with pytest.raises(InvalidRequest, match="'cut.jpg'"):
+        normalise("cut.jpg", "image/jpeg", whole[: len(whole) // 3], LIMITS)
+
+
+def test_empty_file_is_refused():
+    with pytest.raises(InvalidRequest, match="empty"):
+        normalise("zero.jpg", "image/jpeg", b"", LIMITS)
+
+
+def test_decompression_bomb_is_refused_before_decoding():
+    bomb = encode(Image.new("1", (12_000, 12_000)), "PNG")  # 144 MP in a few hundred KB
+    assert len(bomb) < 2**20
+    with pytest.raises(InvalidRequest, match="decompression bomb"):
+        normalise("bomb.png", "image/png", bomb, LIMITS)
+
+
+def test_content_type_and_size_limits():
+    with pytest.raises(InvalidRequest, match="text/plain"):
+        normalise("notes.txt", "text/plain", b"hello", LIMITS)
+    with pytest.raises(PayloadTooLarge, match="'big.jpg'"):
+        normalise("big.jpg", "image/jpeg", b"\xff" * (LIMITS.max_file_bytes + 1), LIMITS)
+
+
+@pytest.mark.parametrize("count", [0, 6])
+def test_file_count(count):
+    with pytest.raises(InvalidRequest):
+        check_count(count, LIMITS)
+    check_count(5, LIMITS)
