@@ -1,0 +1,162 @@
+"""Encoder images/s in-process vs. images/s served through the whole HTTP job pipeline.
+
+    python bench/throughput.py [--seconds 30] [--clients 16]
+
+Both figures come from the same run on the same machine; the served figure is printed as a
+ratio to the raw one (the machine is shared and noisy, absolute numbers drift).
+"""
+
+import argparse
+import concurrent.futures
+import io
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from paleon import sidecars  # noqa: E402
+from tests import gallery  # noqa: E402
+
+
+def photos(count: int) -> list[bytes]:
+    """640×480 JPEGs, as a phone upload would be after a front end's own downscale."""
+    out = []
+    for seed in range(count):
+        image = gallery.render(gallery.CLASSES[seed % len(gallery.CLASSES)], 50_000 + seed,
+                               size=(640, 480))
+        buffer = io.BytesIO()
+        image.save(buffer, "JPEG", quality=90)
+        out.append(buffer.getvalue())
+    return out
+
+
+def raw_rate(images: list[bytes], batch: int, seconds: float, threads: int) -> float:
+    from rag.encoders import EfficientNetLite0Encoder
+
+    encoder = EfficientNetLite0Encoder(threads=threads)
+    encoder.encode(images[:batch])  # warm up
+    done, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        chunk = [images[(done + i) % len(images)] for i in range(batch)]
+        encoder.encode(chunk)
+        done += batch
+    return done / (time.perf_counter() - start)
+
+
+def start_stack(workdir: Path, threads: int):
+    import ray
+    from ray import serve
+
+    from deployments.app import build_app
+    from rag.encoders import EfficientNetLite0Encoder
+    from rag.ingest import ingest
+    from rag.specimens import SpecimenIndex, connect
+
+    redis_port, milvus_port, http_port = (sidecars.free_port() for _ in range(3))
+    processes = [sidecars.start_redis(workdir / "redis", redis_port, persistent=False),
+                 sidecars.start_milvus(workdir / "milvus", milvus_port)]
+    milvus_uri = f"http://127.0.0.1:{milvus_port}"
+    gallery.write_gallery(workdir / "gallery", per_class=10)
+    encoder = EfficientNetLite0Encoder(threads=threads)
+    ingest(workdir / "gallery", encoder, SpecimenIndex(connect(milvus_uri), encoder.dim),
+           progress=False)
+    del encoder
+    settings = {"environment": "test", "data_dir": str(workdir / "data"),
+                "redis_url": f"redis://127.0.0.1:{redis_port}/0", "milvus_uri": milvus_uri,
+                "jwt_secret": "b" * 48, "tier_limits": {"free": 10**7}}
+    ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
+    serve.start(http_options={"host": "127.0.0.1", "port": http_port})
+    app = build_app({"torch_threads": threads, "settings": settings})
+    serve.run(app, name="paleon", route_prefix="/")
+    return f"http://127.0.0.1:{http_port}", processes
+
+
+def served_rate(base: str, images: list[bytes], clients: int, seconds: float) -> dict:
+    with httpx.Client(base_url=base, timeout=60) as http:
+        token = http.post("/auth/register", json={
+            "email": "bench@example.com", "username": "bench", "password": "bench-pass-1"
+        }).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    stop = threading.Event()
+    submit_ms: list[float] = []
+    completed = [0]
+    lock = threading.Lock()
+
+    def client_loop(offset: int) -> None:
+        with httpx.Client(base_url=base, timeout=60) as http:
+            n = offset
+            while not stop.is_set():
+                data = images[n % len(images)]
+                n += clients
+                began = time.perf_counter()
+                job = http.post("/classify-async/", headers=headers,
+                                files=[("image_files", ("p.jpg", data, "image/jpeg"))])
+                elapsed = (time.perf_counter() - began) * 1000
+                job_id = job.json()["job_id"]
+                while True:
+                    time.sleep(0.5)
+                    status = http.get(f"/result/{job_id}", headers=headers).json()["status"]
+                    if status in ("completed", "failed"):
+                        break
+                with lock:
+                    submit_ms.append(elapsed)
+                    if status == "completed" and not stop.is_set():
+                        completed[0] += 1
+
+    with concurrent.futures.ThreadPoolExecutor(clients) as pool:
+        for offset in range(clients):
+            pool.submit(client_loop, offset)
+        time.sleep(5)  # warm-up: task workers start, batches settle
+        with lock:
+            completed[0] = 0
+        start = time.perf_counter()
+        time.sleep(seconds)
+        with lock:
+            done = completed[0]
+        rate = done / (time.perf_counter() - start)
+        stop.set()
+    return {"rate": rate, "submit_p50_ms": statistics.median(submit_ms)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    args = parser.parse_args()
+
+    args.batch = 8  # the VisionClassifier's max_batch_size in serve_config.yaml
+    images = photos(64)
+    raw1 = raw_rate(images, 1, args.seconds / 3, args.threads)
+    raw_b = raw_rate(images, args.batch, args.seconds / 3, args.threads)
+    print(f"raw encoder, in-process, batch 1: {raw1:6.1f} images/s")
+    print(f"raw encoder, in-process, batch {args.batch}: {raw_b:6.1f} images/s")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        base, processes = start_stack(Path(tmp), args.threads)
+        try:
+            served = served_rate(base, images, args.clients, args.seconds)
+        finally:
+            from ray import serve
+            serve.shutdown()
+            for process in processes:
+                sidecars.stop(process)
+    rate = served["rate"]
+    print(f"served, HTTP jobs, {args.clients} clients polling every 0.5 s: {rate:6.1f} images/s")
+    print(f"  ratio served / raw batch {args.batch}: {rate / raw_b:.2f}")
+    print(f"  ratio served / raw batch 1: {rate / raw1:.2f}")
+    print(f"  submit p50: {served['submit_p50_ms']:.1f} ms")
+    print(f"  cores: {os.cpu_count()}, numpy {np.__version__}")
+
+
+if __name__ == "__main__":
+    main()
