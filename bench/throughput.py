@@ -89,6 +89,7 @@ def served_rate(base: str, images: list[bytes], clients: int, seconds: float) ->
     stop = threading.Event()
     submit_ms: list[float] = []
     completed = [0]
+    per_client = [0] * clients
     lock = threading.Lock()
 
     def client_loop(offset: int) -> None:
@@ -109,22 +110,39 @@ def served_rate(base: str, images: list[bytes], clients: int, seconds: float) ->
                         break
                 with lock:
                     submit_ms.append(elapsed)
+                    per_client[offset] += 1
                     if status == "completed" and not stop.is_set():
                         completed[0] += 1
 
     with concurrent.futures.ThreadPoolExecutor(clients) as pool:
         for offset in range(clients):
             pool.submit(client_loop, offset)
-        time.sleep(5)  # warm-up: task workers start, batches settle
+        # Warm-up: every client has finished two jobs (task workers started, batches settle).
+        deadline = time.monotonic() + 120
+        while min(per_client) < 2 and time.monotonic() < deadline:
+            time.sleep(0.5)
         with lock:
             completed[0] = 0
+            submit_ms.clear()
         start = time.perf_counter()
         time.sleep(seconds)
         with lock:
             done = completed[0]
         rate = done / (time.perf_counter() - start)
         stop.set()
-    return {"rate": rate, "submit_p50_ms": statistics.median(submit_ms)}
+    with httpx.Client(base_url=base, timeout=60) as http:
+        jobs = http.get("/jobs", params={"limit": 100}, headers=headers).json()
+    finished = [job for job in jobs if job["status"] == "completed"]
+    waits = [_seconds(job["started_at"]) - _seconds(job["created_at"]) for job in finished]
+    return {"rate": rate, "submit_p50_ms": statistics.median(submit_ms),
+            "queue_p50_s": statistics.median(waits),
+            "processing_p50_s": statistics.median(job["processing_time"] for job in finished)}
+
+
+def _seconds(stamp: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(stamp).timestamp()
 
 
 def main() -> None:
@@ -154,7 +172,9 @@ def main() -> None:
     print(f"served, HTTP jobs, {args.clients} clients polling every 0.5 s: {rate:6.1f} images/s")
     print(f"  ratio served / raw batch {args.batch}: {rate / raw_b:.2f}")
     print(f"  ratio served / raw batch 1: {rate / raw1:.2f}")
-    print(f"  submit p50: {served['submit_p50_ms']:.1f} ms")
+    print(f"  submit p50: {served['submit_p50_ms']:.1f} ms; queue (created → started) p50: "
+          f"{served['queue_p50_s'] * 1000:.0f} ms; processing p50: "
+          f"{served['processing_p50_s'] * 1000:.0f} ms")
     print(f"  cores: {os.cpu_count()}, numpy {np.__version__}")
 
 

@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     job_processing_timeout_s: float = Field(default=60.0, gt=0)
     job_max_attempts: int = Field(default=3, ge=1)
     reaper_interval_s: float = Field(default=2.0, gt=0)
+    # CPU a job task reserves: it mostly waits on the deployments, but the reservation bounds
+    # how many task worker processes run at once (each costs memory and background CPU).
+    job_task_cpus: float = Field(default=0.05, gt=0, le=1)
 
     @model_validator(mode="after")
     def _secret_is_real_outside_development(self) -> "Settings":

@@ -48,6 +48,7 @@ class Ingress:
         config = Settings(**settings)
         config.data_dir.mkdir(parents=True, exist_ok=True)
         self.app_name = serve.get_replica_context().app_name
+        self.task_cpus = config.job_task_cpus
         self.retriever = retriever
         self.redis = Redis.from_url(config.redis_url, health_check_interval=30)
         limits = UploadLimits(config.max_files, config.max_file_bytes, config.max_image_pixels,
@@ -65,7 +66,9 @@ class Ingress:
         self.reaper = asyncio.get_event_loop().create_task(self._reap_forever(config))
 
     def launch(self, job_id: str, attempt: int) -> None:
-        run_job.remote(job_id, attempt, self.app_name, self.settings_overrides)
+        run_job.options(num_cpus=self.task_cpus).remote(
+            job_id, attempt, self.app_name, self.settings_overrides
+        )
 
     async def _reap_forever(self, config: Settings) -> None:
         while True:

@@ -20,7 +20,8 @@ def test_register_login_me(client):
     logged_in = client.post("/auth/login", json={"email": body["email"].upper(),
                                                  "password": body["password"]})
     assert logged_in.status_code == 200
-    me = client.get("/auth/me", headers={"Authorization": f"Bearer {logged_in.json()['access_token']}"})
+    bearer = {"Authorization": f"Bearer {logged_in.json()['access_token']}"}
+    me = client.get("/auth/me", headers=bearer)
     assert me.status_code == 200 and me.json()["username"] == body["username"]
     assert "password_hash" not in me.json()
 
