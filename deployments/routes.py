@@ -3,7 +3,7 @@
 import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, File, Query, UploadFile
+from fastapi import APIRouter, File, Path, Query, UploadFile
 from fastapi.responses import JSONResponse
 
 from auth.deps import CurrentUser
@@ -70,7 +70,9 @@ async def _own_job(state: ServicesDep, user_id: str, job_id: str) -> dict:
 
 
 @router.get("/result/{job_id}", response_model=JobResponse)
-async def result(job_id: str, state: ServicesDep, user: CurrentUser) -> JobResponse:
+async def result(
+    job_id: Annotated[str, Path(max_length=64)], state: ServicesDep, user: CurrentUser
+) -> JobResponse:
     return JobResponse.from_record(await _own_job(state, user.id, job_id))
 
 

@@ -75,14 +75,17 @@ class JobStore:
 
     async def list_for_user(self, user_id: str, limit: int) -> list[dict]:
         ids = await self.redis.zrevrange(user_jobs_key(user_id), 0, limit * 2 + 10)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for raw_id in ids:
+                pipe.hgetall(job_key(raw_id.decode()))
+            records = await pipe.execute()
         jobs: list[dict] = []
         gone: list[bytes] = []
-        for raw_id in ids:
-            job = await self.get(raw_id.decode())
-            if job is None:
+        for raw_id, raw in zip(ids, records, strict=True):
+            if not raw:
                 gone.append(raw_id)
             elif len(jobs) < limit:
-                jobs.append(job)
+                jobs.append(_decode(raw))
         if gone:
             await self.redis.zrem(user_jobs_key(user_id), *gone)
         return jobs

@@ -115,6 +115,9 @@ def test_result_ownership_and_unknown_jobs(client, user, pro_user):
     assert client.get(f"/result/{job_id}", headers=pro_user["headers"]).status_code == 403
     missing = client.get("/result/does-not-exist", headers=user["headers"])
     assert missing.status_code == 404 and "does-not-exist" in missing.json()["detail"]
+    assert client.get("/result/" + "x" * 500, headers=user["headers"]).status_code == 400
+    injected = client.get("/result/1' OR '1'='1", headers=user["headers"])
+    assert injected.status_code == 404
 
 
 def test_jobs_newest_first_and_limit_bounds(client, user):

@@ -55,3 +55,33 @@ def test_several_views_of_one_specimen_give_one_identification(client, pro_user,
     assert result["candidates"][0]["label"] == "fern"
     top = result["similar_specimens"][0]
     assert top["label"] == "fern" and top["source"].startswith("fern/") and 0 < top["score"] <= 1
+
+
+def test_cli_classify_prints_the_result(serve_app, pro_user, ingested, tmp_path):
+    import json
+
+    photo_path = tmp_path / "echinoid.jpg"
+    photo_path.write_bytes(gallery.held_out("echinoid", 1)[0])
+    token = pro_user["headers"]["Authorization"].removeprefix("Bearer ")
+    done = run_cli("classify", str(photo_path), "--url", serve_app,
+                   env={"PALEON_TOKEN": token})
+    assert done.returncode == 0, done.stderr
+    job = json.loads(done.stdout)
+    assert job["status"] == "completed"
+    assert job["result"]["identification"]["taxon"] == "echinoid"
+
+
+def test_cli_classify_logs_in_with_email(serve_app, pro_user, ingested, tmp_path):
+    photo_path = tmp_path / "notes.txt"
+    photo_path.write_text("not a photo")
+    refused = run_cli("classify", str(photo_path), "--url", serve_app,
+                      "--email", pro_user["email"], env={"PALEON_PASSWORD": "wrong-password"})
+    assert refused.returncode != 0 and ".jpg" in refused.stderr
+    photo_path = tmp_path / "fern.jpg"
+    photo_path.write_bytes(gallery.held_out("fern", 1)[0])
+    wrong = run_cli("classify", str(photo_path), "--url", serve_app,
+                    "--email", pro_user["email"], env={"PALEON_PASSWORD": "wrong-password"})
+    assert wrong.returncode != 0 and "login failed" in wrong.stderr
+    right = run_cli("classify", str(photo_path), "--url", serve_app,
+                    "--email", pro_user["email"], env={"PALEON_PASSWORD": pro_user["password"]})
+    assert right.returncode == 0, right.stderr

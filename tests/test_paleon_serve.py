@@ -1,0 +1,78 @@
+"""The README's run command: `paleon serve` starts what is missing and stops it on Ctrl-C."""
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from configs import Settings
+from paleon import cli, sidecars
+from tests import gallery
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_a_remote_service_that_does_not_answer_is_one_clear_error(tmp_path):
+    port = sidecars.free_port()
+    settings = Settings(redis_url=f"redis://10.255.255.1:{port}/0", data_dir=tmp_path)
+    with pytest.raises(sidecars.SidecarError, match="REDIS_URL"):
+        cli._ensure_services(settings)
+
+
+def test_paleon_serve_runs_the_embedded_default(tmp_path):
+    http_port, redis_port, milvus_port = (sidecars.free_port() for _ in range(3))
+    config = yaml.safe_load((ROOT / "serve_config.yaml").read_text())
+    config["http_options"]["port"] = http_port
+    config_path = tmp_path / "serve_config.yaml"
+    config_path.write_text(yaml.safe_dump(config))
+    env = {
+        "PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "DATA_DIR": str(tmp_path / "data"),
+        "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+        "MILVUS_URI": f"http://127.0.0.1:{milvus_port}",
+        "RAY_ADDRESS": "local",  # a cluster of its own, beside the suite's
+    }
+    log = (tmp_path / "serve.log").open("wb")
+    server = subprocess.Popen([str(Path(sys.executable).with_name("paleon")), "serve",
+                               "--config", str(config_path)],
+                              env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
+    base = f"http://127.0.0.1:{http_port}"
+    try:
+        deadline = time.monotonic() + 240
+        while True:
+            assert server.poll() is None, (tmp_path / "serve.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "paleon serve did not become healthy"
+            try:
+                if httpx.get(f"{base}/health", timeout=5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(1)
+        assert sidecars.answers("127.0.0.1", redis_port)
+        assert (tmp_path / "data" / "redis").is_dir()  # private, append-only Redis
+        with httpx.Client(base_url=base, timeout=60) as http:
+            token = http.post("/auth/register", json={
+                "email": "serve@example.com", "username": "serve", "password": "serve-pass-1"
+            }).json()["access_token"]
+            headers = {"Authorization": f"Bearer {token}"}
+            files = [("image_files", ("a.jpg", gallery.held_out("coral", 1)[0], "image/jpeg"))]
+            job_id = http.post("/classify-async/", headers=headers, files=files).json()["job_id"]
+            for _ in range(120):
+                job = http.get(f"/result/{job_id}", headers=headers).json()
+                if job["status"] == "completed":
+                    break
+                time.sleep(0.5)
+            assert job["status"] == "completed" and job["result"]["warnings"]
+    finally:
+        server.send_signal(signal.SIGINT)  # Ctrl-C
+        server.wait(timeout=120)
+        log.close()
+    assert not sidecars.answers("127.0.0.1", redis_port)
+    assert not sidecars.answers("127.0.0.1", milvus_port)
+    assert not sidecars.answers("127.0.0.1", http_port)
