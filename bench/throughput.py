@@ -145,11 +145,19 @@ def _seconds(stamp: str) -> float:
     return datetime.fromisoformat(stamp).timestamp()
 
 
+def _configured_threads() -> int:
+    import yaml
+
+    config = yaml.safe_load((ROOT / "serve_config.yaml").read_text())
+    return int(config["applications"][0]["args"].get("torch_threads") or 1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--threads", type=int, default=_configured_threads(),
+                        help="torch threads, raw and served (default: serve_config.yaml's)")
     args = parser.parse_args()
 
     args.batch = 8  # the VisionClassifier's max_batch_size in serve_config.yaml

@@ -1,7 +1,6 @@
 """VisionClassifier: batched image encoding on one replica's model."""
 
 import asyncio
-import os
 
 from ray import serve
 
@@ -16,8 +15,10 @@ from rag.encoders import build_encoder
 class VisionClassifier:
     def __init__(self, encoder: str = "efficientnet-lite0", device: str = "cpu",
                  threads: int | None = None):
-        # Ray sets OMP_NUM_THREADS from num_cpus (1 for fractional CPUs): choose deliberately.
-        self.encoder = build_encoder(encoder, device=device, threads=threads or os.cpu_count())
+        # None keeps torch's default, which follows the OMP_NUM_THREADS that Ray derives from
+        # the replica's num_cpus. More threads than reserved cores spin against the other
+        # replicas: on 2 cores, 2 threads served ~25 % fewer images/s than 1 (docs/benchmarks.md).
+        self.encoder = build_encoder(encoder, device=device, threads=threads)
 
     def reconfigure(self, config: dict) -> None:
         self.embed.set_max_batch_size(int(config.get("max_batch_size", 8)))

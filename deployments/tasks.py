@@ -7,6 +7,7 @@ replica gone) leaves the job past its deadline, and an ingress replica's reaper 
 import asyncio
 import logging
 import os
+import threading
 import time
 from functools import cache
 
@@ -40,25 +41,42 @@ def _handles(app_name: str):
 
 @ray.remote(num_cpus=0, max_retries=0)
 def run_job(job_id: str, attempt: int, app_name: str, settings: dict) -> None:
-    asyncio.run(_run(job_id, attempt, app_name, Settings(**settings)))
+    # Block this task's thread on the worker's loop: one job at a time per worker, as before.
+    future = asyncio.run_coroutine_threadsafe(
+        _run(job_id, attempt, app_name, Settings(**settings)), _loop())
+    future.result()
+
+
+@cache
+def _loop() -> asyncio.AbstractEventLoop:
+    """The worker process's event loop, kept across tasks on a daemon thread.
+
+    Ray reuses a worker process for many tasks: a fresh loop per task (asyncio.run) would
+    also mean a fresh Redis connection per task, since redis.asyncio binds it to its loop.
+    """
+    loop = asyncio.new_event_loop()
+    threading.Thread(target=loop.run_forever, name="paleon-jobs-loop", daemon=True).start()
+    return loop
+
+
+@cache
+def _store(redis_url: str, limits: Timeouts) -> JobStore:
+    # Only ever called on _loop(), so the client's pooled connections stay on that loop.
+    return JobStore(Redis.from_url(redis_url, health_check_interval=30), limits)
 
 
 async def _run(job_id: str, attempt: int, app_name: str, settings: Settings) -> None:
-    redis = Redis.from_url(settings.redis_url)
+    store = _store(settings.redis_url, timeouts(settings))
+    if not await store.claim(job_id, attempt, os.getpid()):
+        return  # finished, failed or retried by someone else meanwhile
+    started = time.perf_counter()
     try:
-        store = JobStore(redis, timeouts(settings))
-        if not await store.claim(job_id, attempt, os.getpid()):
-            return  # finished, failed or retried by someone else meanwhile
-        started = time.perf_counter()
-        try:
-            result = await _identify(store, job_id, app_name, settings)
-        except Exception as exc:
-            log.exception("job %s attempt %d failed", job_id, attempt)
-            await store.give_up(job_id, attempt, f"{type(exc).__name__}: {exc}")
-            return
-        await store.complete(job_id, attempt, result, time.perf_counter() - started)
-    finally:
-        await redis.aclose()
+        result = await _identify(store, job_id, app_name, settings)
+    except Exception as exc:
+        log.exception("job %s attempt %d failed", job_id, attempt)
+        await store.give_up(job_id, attempt, f"{type(exc).__name__}: {exc}")
+        return
+    await store.complete(job_id, attempt, result, time.perf_counter() - started)
 
 
 async def _identify(store: JobStore, job_id: str, app_name: str, settings: Settings) -> dict:
