@@ -28,6 +28,12 @@ def redis_server(workdir):
 
 
 @pytest.fixture(scope="session")
+def unit_redis_url(redis_server) -> str:
+    """The same server, another database: the Serve app's reaper never sees these keys."""
+    return redis_server.rsplit("/", 1)[0] + "/1"
+
+
+@pytest.fixture(scope="session")
 def milvus_server(workdir):
     port = sidecars.free_port()
     process = sidecars.start_milvus(workdir / "milvus", port)

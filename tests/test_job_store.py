@@ -6,16 +6,16 @@ from redis.asyncio import Redis
 from jobs.store import DEADLINES, JobStore, Timeouts, images_key, job_key
 
 
-def store_for(redis_server, **overrides):
+def store_for(unit_redis_url, **overrides):
     timeouts = Timeouts(**{"pending_s": 30, "processing_s": 30, "max_attempts": 2,
                            "result_ttl_s": 3600, **overrides})
-    redis = Redis.from_url(redis_server)
+    redis = Redis.from_url(unit_redis_url)
     return redis, JobStore(redis, timeouts)
 
 
-def test_lifecycle_and_retention(redis_server):
+def test_lifecycle_and_retention(unit_redis_url):
     async def scenario():
-        redis, store = store_for(redis_server)
+        redis, store = store_for(unit_redis_url)
         job = await store.create("alice", [b"one", b"two"], "req-1")
         job_id = job["job_id"]
         assert job["status"] == "pending" and job["attempt"] == 1
@@ -39,9 +39,9 @@ def test_lifecycle_and_retention(redis_server):
     assert listed[0]["job_id"] == done["job_id"]
 
 
-def test_overdue_job_is_retried_then_failed_with_a_reason(redis_server):
+def test_overdue_job_is_retried_then_failed_with_a_reason(unit_redis_url):
     async def scenario():
-        redis, store = store_for(redis_server, processing_s=0.01)
+        redis, store = store_for(unit_redis_url, processing_s=0.01)
         job_id = (await store.create("bob", [b"img"], "req-2"))["job_id"]
         assert await store.claim(job_id, 1, 1)  # then the worker "dies"
         await asyncio.sleep(0.05)
@@ -64,9 +64,9 @@ def test_overdue_job_is_retried_then_failed_with_a_reason(redis_server):
     assert images_left == 0
 
 
-def test_an_error_is_reported_as_the_failure_reason(redis_server):
+def test_an_error_is_reported_as_the_failure_reason(unit_redis_url):
     async def scenario():
-        redis, store = store_for(redis_server, max_attempts=1)
+        redis, store = store_for(unit_redis_url, max_attempts=1)
         job_id = (await store.create("carol", [b"img"], "req-3"))["job_id"]
         await store.claim(job_id, 1, 1)
         await store.give_up(job_id, 1, "ValueError: cannot decode")
@@ -79,9 +79,9 @@ def test_an_error_is_reported_as_the_failure_reason(redis_server):
     assert job["status"] == "failed" and job["error"].startswith("ValueError: cannot decode")
 
 
-def test_list_is_newest_first_and_drops_expired(redis_server):
+def test_list_is_newest_first_and_drops_expired(unit_redis_url):
     async def scenario():
-        redis, store = store_for(redis_server)
+        redis, store = store_for(unit_redis_url)
         user = f"dave-{time.time()}"
         ids = [(await store.create(user, [b"i"], "r"))["job_id"] for _ in range(3)]
         await redis.delete(job_key(ids[1]))  # expired meanwhile

@@ -13,9 +13,9 @@ def run(coro):
     return asyncio.run(coro)
 
 
-def test_concurrent_submissions_take_exactly_the_limit(redis_server):
+def test_concurrent_submissions_take_exactly_the_limit(unit_redis_url):
     async def scenario():
-        redis = Redis.from_url(redis_server, max_connections=60)
+        redis = Redis.from_url(unit_redis_url, max_connections=60)
         quota = Quota(redis, TierLimits(free=10))
         user = uuid.uuid4().hex
         outcomes = await asyncio.gather(*(quota.take(user, "free") for _ in range(50)))
@@ -30,9 +30,9 @@ def test_concurrent_submissions_take_exactly_the_limit(redis_server):
     assert final.current == 10 and final.remaining == 0
 
 
-def test_tiers_reset_and_refund(redis_server):
+def test_tiers_reset_and_refund(unit_redis_url):
     async def scenario():
-        redis = Redis.from_url(redis_server)
+        redis = Redis.from_url(unit_redis_url)
         quota = Quota(redis, TierLimits(free=1, pro=3))
         user = uuid.uuid4().hex
         results = [await quota.take(user, "pro") for _ in range(4)]
