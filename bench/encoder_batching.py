@@ -1,0 +1,60 @@
+"""Raw encoder images/s by batch size and device, in one run (decode + resize + model).
+
+    python bench/encoder_batching.py [--devices cpu cuda] [--batches 1 8 32 64]
+
+Prints each figure as a ratio to batch 1 on the first device: batching pays on a GPU, not
+on a small CPU. The served pipeline's batch size is `max_batch_size` in serve_config.yaml.
+"""
+
+import argparse
+import io
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from rag.encoders import EfficientNetLite0Encoder  # noqa: E402
+from tests import gallery  # noqa: E402
+
+
+def photos(count: int) -> list[bytes]:
+    out = []
+    for seed in range(count):
+        image = gallery.render(gallery.CLASSES[seed % len(gallery.CLASSES)], seed, (640, 480))
+        buffer = io.BytesIO()
+        image.save(buffer, "JPEG", quality=90)
+        out.append(buffer.getvalue())
+    return out
+
+
+def rate(encoder: EfficientNetLite0Encoder, images: list[bytes], batch: int,
+         seconds: float) -> float:
+    encoder.encode(images[:batch])  # warm-up (CUDA kernels, allocator)
+    done, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        encoder.encode([images[(done + i) % len(images)] for i in range(batch)])
+        done += batch
+    return done / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--devices", nargs="+", default=["cpu"])
+    parser.add_argument("--batches", nargs="+", type=int, default=[1, 8, 32])
+    parser.add_argument("--seconds", type=float, default=5)
+    parser.add_argument("--threads", type=int, default=None)
+    args = parser.parse_args()
+    images = photos(64)
+    baseline = None
+    for device in args.devices:
+        encoder = EfficientNetLite0Encoder(device=device, threads=args.threads)
+        for batch in args.batches:
+            value = rate(encoder, images, batch, args.seconds)
+            baseline = baseline or value
+            print(f"{device:>5} batch {batch:>3}: {value:8.1f} images/s "
+                  f"({value / baseline:5.2f}× {args.devices[0]} batch {args.batches[0]})")
+
+
+if __name__ == "__main__":
+    main()
