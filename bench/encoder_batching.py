@@ -7,7 +7,6 @@ on a small CPU. The served pipeline's batch size is `max_batch_size` in serve_co
 """
 
 import argparse
-import io
 import sys
 import time
 from pathlib import Path
@@ -16,16 +15,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from rag.encoders import EfficientNetLite0Encoder  # noqa: E402
 from tests import gallery  # noqa: E402
-
-
-def photos(count: int) -> list[bytes]:
-    out = []
-    for seed in range(count):
-        image = gallery.render(gallery.CLASSES[seed % len(gallery.CLASSES)], seed, (640, 480))
-        buffer = io.BytesIO()
-        image.save(buffer, "JPEG", quality=90)
-        out.append(buffer.getvalue())
-    return out
 
 
 def rate(encoder: EfficientNetLite0Encoder, images: list[bytes], batch: int,
@@ -45,7 +34,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5)
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
-    images = photos(64)
+    images = gallery.mixed_photos(64)
     baseline = None
     for device in args.devices:
         encoder = EfficientNetLite0Encoder(device=device, threads=args.threads)

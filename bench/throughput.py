@@ -8,7 +8,6 @@ ratio to the raw one (the machine is shared and noisy, absolute numbers drift).
 
 import argparse
 import concurrent.futures
-import io
 import os
 import statistics
 import sys
@@ -25,18 +24,6 @@ sys.path.insert(0, str(ROOT))
 
 from paleon import sidecars  # noqa: E402
 from tests import gallery  # noqa: E402
-
-
-def photos(count: int) -> list[bytes]:
-    """640×480 JPEGs, as a phone upload would be after a front end's own downscale."""
-    out = []
-    for seed in range(count):
-        image = gallery.render(gallery.CLASSES[seed % len(gallery.CLASSES)], 50_000 + seed,
-                               size=(640, 480))
-        buffer = io.BytesIO()
-        image.save(buffer, "JPEG", quality=90)
-        out.append(buffer.getvalue())
-    return out
 
 
 def raw_rate(images: list[bytes], batch: int, seconds: float, threads: int) -> float:
@@ -161,7 +148,7 @@ def main() -> None:
     args = parser.parse_args()
 
     args.batch = 8  # the VisionClassifier's max_batch_size in serve_config.yaml
-    images = photos(64)
+    images = gallery.mixed_photos(64)
     raw1 = raw_rate(images, 1, args.seconds / 3, args.threads)
     raw_b = raw_rate(images, args.batch, args.seconds / 3, args.threads)
     print(f"raw encoder, in-process, batch 1: {raw1:6.1f} images/s")

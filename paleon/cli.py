@@ -22,22 +22,23 @@ DEFAULT_CONFIG = ROOT / "serve_config.yaml"
 
 def _ensure_services(settings: Settings) -> tuple[list, dict[str, str]]:
     """Start a private redis-server / milvus-lite server where the configured URL is silent."""
-    started, env = [], {}
-    host, port = sidecars.host_port(settings.redis_url, 6379)
-    if not sidecars.answers(host, port):
+    wanted = [
+        ("Redis", "REDIS_URL", settings.redis_url, 6379,
+         lambda port: sidecars.start_redis(settings.data_dir / "redis", port)),
+        ("Milvus", "MILVUS_URI", settings.milvus_uri, 19530,
+         lambda port: sidecars.start_milvus(settings.data_dir / "milvus", port)),
+    ]
+    started = []
+    for name, variable, url, default_port, start in wanted:
+        host, port = sidecars.host_port(url, default_port)
+        if sidecars.answers(host, port):
+            continue
         if host not in ("127.0.0.1", "localhost"):
-            raise sidecars.SidecarError(f"Redis at {host}:{port} (REDIS_URL) does not answer.")
-        started.append(sidecars.start_redis(settings.data_dir / "redis", port))
-        print(f"started redis-server on 127.0.0.1:{port} (append-only, {settings.data_dir})")
-    host, port = sidecars.host_port(settings.milvus_uri, 19530)
-    if not sidecars.answers(host, port):
-        if host not in ("127.0.0.1", "localhost"):
-            raise sidecars.SidecarError(f"Milvus at {host}:{port} (MILVUS_URI) does not answer.")
-        started.append(sidecars.start_milvus(settings.data_dir / "milvus", port))
-        print(f"started milvus-lite server on 127.0.0.1:{port}")
-    env["REDIS_URL"] = settings.redis_url
-    env["MILVUS_URI"] = settings.milvus_uri
-    env["DATA_DIR"] = str(settings.data_dir.resolve())
+            raise sidecars.SidecarError(f"{name} at {host}:{port} ({variable}) does not answer.")
+        started.append(start(port))
+        print(f"started a private {name} on 127.0.0.1:{port} (data in {settings.data_dir})")
+    env = {"REDIS_URL": settings.redis_url, "MILVUS_URI": settings.milvus_uri,
+           "DATA_DIR": str(settings.data_dir.resolve())}
     return started, env
 
 

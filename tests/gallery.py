@@ -249,3 +249,13 @@ def held_out(label: str, n: int, seed: int = 10_000) -> list[bytes]:
         render(label, seed + i).save(buffer, format="JPEG", quality=90)
         images.append(buffer.getvalue())
     return images
+
+
+def mixed_photos(count: int, seed: int = 50_000, size: tuple[int, int] = (640, 480)) -> list[bytes]:
+    """JPEG bytes of `count` phone-sized photos cycling through every class (benchmarks)."""
+    images = []
+    for i in range(count):
+        buffer = io.BytesIO()
+        render(CLASSES[i % len(CLASSES)], seed + i, size).save(buffer, format="JPEG", quality=90)
+        images.append(buffer.getvalue())
+    return images
