@@ -4,13 +4,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v redis-server >/dev/null 2>&1; then
-  echo "installing redis-server (apt-get)"
-  SUDO=$([ "$(id -u)" = 0 ] && echo "" || echo sudo)
-  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq redis-server >/dev/null
+PYTHON=${PYTHON:-python3}
+SUDO=$([ "$(id -u)" = 0 ] && echo "" || echo sudo)
+missing=()
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+# Debian ships venv's pip bootstrap separately.
+"$PYTHON" -c "import ensurepip" >/dev/null 2>&1 || missing+=(python3-venv)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing ${missing[*]} (apt-get)"
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-PYTHON=${PYTHON:-python3}
 "$PYTHON" - <<'PY'
 import sys
 if sys.version_info < (3, 11):
