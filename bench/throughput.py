@@ -1,6 +1,6 @@
 """Encoder images/s in-process vs. images/s served through the whole HTTP job pipeline.
 
-    python bench/throughput.py [--seconds 30] [--clients 16]
+    python bench/throughput.py [--seconds 30] [--clients 16] [--modes default high-throughput]
 
 Both figures come from the same run on the same machine; the served figure is printed as a
 ratio to the raw one (the machine is shared and noisy, absolute numbers drift).
@@ -8,8 +8,10 @@ ratio to the raw one (the machine is shared and noisy, absolute numbers drift).
 
 import argparse
 import concurrent.futures
+import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -17,12 +19,12 @@ import time
 from pathlib import Path
 
 import httpx
-import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from paleon import sidecars  # noqa: E402
+from paleon.cli import HIGH_THROUGHPUT_ENV  # noqa: E402
 from tests import gallery  # noqa: E402
 
 
@@ -139,21 +141,24 @@ def _configured_threads() -> int:
     return int(config["applications"][0]["args"].get("torch_threads") or 1)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=float, default=30)
-    parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--threads", type=int, default=_configured_threads(),
-                        help="torch threads, raw and served (default: serve_config.yaml's)")
-    args = parser.parse_args()
+MODES = {"default": {}, "high-throughput": HIGH_THROUGHPUT_ENV}
 
-    args.batch = 8  # the VisionClassifier's max_batch_size in serve_config.yaml
+
+def served_in_subprocess(mode: str, args: argparse.Namespace) -> dict:
+    """Each mode in a process of its own: Serve reads these flags when Ray starts."""
+    with tempfile.NamedTemporaryFile(suffix=".json") as result:
+        command = [sys.executable, __file__, "--served-only", result.name,
+                   "--seconds", str(args.seconds), "--clients", str(args.clients),
+                   "--threads", str(args.threads)]
+        done = subprocess.run(command, env={**os.environ, **MODES[mode]}, capture_output=True,
+                              text=True, timeout=900, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"served run ({mode}) failed: {done.stderr[-3000:]}")
+        return json.loads(Path(result.name).read_text())
+
+
+def served_only(args: argparse.Namespace) -> None:
     images = gallery.mixed_photos(64)
-    raw1 = raw_rate(images, 1, args.seconds / 3, args.threads)
-    raw_b = raw_rate(images, args.batch, args.seconds / 3, args.threads)
-    print(f"raw encoder, in-process, batch 1: {raw1:6.1f} images/s")
-    print(f"raw encoder, in-process, batch {args.batch}: {raw_b:6.1f} images/s")
-
     with tempfile.TemporaryDirectory() as tmp:
         base, processes = start_stack(Path(tmp), args.threads)
         try:
@@ -163,14 +168,39 @@ def main() -> None:
             serve.shutdown()
             for process in processes:
                 sidecars.stop(process)
-    rate = served["rate"]
-    print(f"served, HTTP jobs, {args.clients} clients polling every 0.5 s: {rate:6.1f} images/s")
-    print(f"  ratio served / raw batch {args.batch}: {rate / raw_b:.2f}")
-    print(f"  ratio served / raw batch 1: {rate / raw1:.2f}")
-    print(f"  submit p50: {served['submit_p50_ms']:.1f} ms; queue (created → started) p50: "
-          f"{served['queue_p50_s'] * 1000:.0f} ms; processing p50: "
-          f"{served['processing_p50_s'] * 1000:.0f} ms")
-    print(f"  cores: {os.cpu_count()}, numpy {np.__version__}")
+    Path(args.served_only).write_text(json.dumps(served))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=_configured_threads(),
+                        help="torch threads, raw and served (default: serve_config.yaml's)")
+    parser.add_argument("--modes", nargs="+", choices=sorted(MODES), default=list(MODES))
+    parser.add_argument("--served-only", metavar="RESULT_FILE", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.served_only:
+        return served_only(args)
+
+    batch = 8  # the VisionClassifier's max_batch_size in serve_config.yaml
+    images = gallery.mixed_photos(64)
+    raw1 = raw_rate(images, 1, args.seconds / 3, args.threads)
+    raw_b = raw_rate(images, batch, args.seconds / 3, args.threads)
+    for size, value in ((1, raw1), (batch, raw_b)):
+        print(f"raw encoder, in-process, {args.threads} thread(s), batch {size}: "
+              f"{value:6.1f} images/s")
+    for mode in args.modes:
+        served = served_in_subprocess(mode, args)
+        rate = served["rate"]
+        print(f"served ({mode}), {args.clients} clients polling every 0.5 s: "
+              f"{rate:6.1f} images/s")
+        print(f"  ratio served / raw batch {batch}: {rate / raw_b:.2f}; "
+              f"served / raw batch 1: {rate / raw1:.2f}")
+        print(f"  submit p50: {served['submit_p50_ms']:.1f} ms; queue (created → started) p50: "
+              f"{served['queue_p50_s'] * 1000:.0f} ms; processing p50: "
+              f"{served['processing_p50_s'] * 1000:.0f} ms")
+    print(f"cores: {os.cpu_count()}")
 
 
 if __name__ == "__main__":

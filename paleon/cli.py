@@ -17,6 +17,9 @@ from configs import Settings
 from paleon import sidecars
 
 ROOT = Path(__file__).resolve().parent.parent
+# Ray Serve's high-throughput mode: HAProxy in place of the Python HTTP proxy, replicas
+# serving HTTP directly and talking gRPC to each other. It binds every interface.
+HIGH_THROUGHPUT_ENV = {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "1", "RAY_SERVE_ENABLE_HA_PROXY": "1"}
 DEFAULT_CONFIG = ROOT / "serve_config.yaml"
 
 
@@ -49,6 +52,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except sidecars.SidecarError as exc:
         print(f"paleon: {exc}", file=sys.stderr)
         return 1
+    if args.high_throughput:
+        env.update(HIGH_THROUGHPUT_ENV)
     # `serve run` starts local Ray, deploys the config and blocks until it is interrupted.
     child = subprocess.Popen(
         [str(Path(sys.executable).with_name("serve")), "run", str(args.config)],
@@ -145,6 +150,9 @@ def main(argv: list[str] | None = None) -> int:
 
     serve = commands.add_parser("serve", help="run the service on the embedded default")
     serve.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    serve.add_argument("--high-throughput", action="store_true",
+                       help="Ray Serve's HAProxy ingress and direct gRPC between replicas "
+                            "(listens on all interfaces; see docs/benchmarks.md)")
     serve.set_defaults(func=cmd_serve)
 
     ingest = commands.add_parser("ingest", help="add DIR/<label>/*.jpg|png to the specimens")

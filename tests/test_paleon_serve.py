@@ -24,7 +24,8 @@ def test_a_remote_service_that_does_not_answer_is_one_clear_error(tmp_path):
         cli._ensure_services(settings)
 
 
-def test_paleon_serve_runs_the_embedded_default(tmp_path):
+@pytest.mark.parametrize("flags", [[], ["--high-throughput"]], ids=["default", "high-throughput"])
+def test_paleon_serve_runs_the_embedded_default(tmp_path, flags):
     http_port, redis_port, milvus_port = (sidecars.free_port() for _ in range(3))
     config = yaml.safe_load((ROOT / "serve_config.yaml").read_text())
     config["http_options"]["port"] = http_port
@@ -40,7 +41,7 @@ def test_paleon_serve_runs_the_embedded_default(tmp_path):
     }
     log = (tmp_path / "serve.log").open("wb")
     server = subprocess.Popen([str(Path(sys.executable).with_name("paleon")), "serve",
-                               "--config", str(config_path)],
+                               "--config", str(config_path), *flags],
                               env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
     base = f"http://127.0.0.1:{http_port}"
     try:
