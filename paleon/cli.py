@@ -1,4 +1,4 @@
-"""`paleon` command: serve, ingest, classify."""
+"""`paleon` command: serve, ingest, classify, users."""
 
 import argparse
 import getpass
@@ -144,6 +144,25 @@ def cmd_classify(args: argparse.Namespace) -> int:
     return 0 if job["status"] == "completed" else 1
 
 
+def cmd_users(args: argparse.Namespace) -> int:
+    from auth.store import UserStore, make_engine
+    from paleon.errors import InvalidRequest
+
+    store = UserStore(make_engine(Settings().sql_url))
+    if args.action == "list":
+        for user in store.all():
+            print(f"{user.email}\t{user.username}\t{user.tier}\t{user.provider}\t"
+                  f"{user.created_at:%Y-%m-%d}")
+        return 0
+    try:
+        user = store.set_tier(args.email, args.tier)
+    except InvalidRequest as exc:
+        print(f"paleon: {exc.detail}", file=sys.stderr)
+        return 1
+    print(f"{user.email} is now on the {user.tier} tier")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="paleon", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -168,6 +187,14 @@ def main(argv: list[str] | None = None) -> int:
     classify.add_argument("--email", default=os.environ.get("PALEON_EMAIL"))
     classify.add_argument("--timeout", type=float, default=120)
     classify.set_defaults(func=cmd_classify)
+
+    users = commands.add_parser("users", help="accounts in the user store (DATABASE_URL)")
+    users.set_defaults(func=cmd_users)
+    user_actions = users.add_subparsers(dest="action", required=True)
+    user_actions.add_parser("list", help="every account: email, username, tier, provider")
+    set_tier = user_actions.add_parser("set-tier", help="move an account to another tier")
+    set_tier.add_argument("email")
+    set_tier.add_argument("tier", choices=["free", "pro", "enterprise"])
 
     args = parser.parse_args(argv)
     return args.func(args)

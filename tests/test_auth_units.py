@@ -6,7 +6,6 @@ import jwt
 import pytest
 
 from auth import passwords, tokens
-from auth.store import UserStore, make_engine
 from configs import Settings
 from paleon.errors import InvalidCredentials, InvalidRequest
 
@@ -64,20 +63,6 @@ def test_password_hashing():
     assert not passwords.verify_password("wrong-password", hashed)
     assert not passwords.verify_password("fossil-hunter-42", None)  # unknown user
     assert not passwords.verify_password("x" * 100, hashed)  # over bcrypt's limit: no crash
-
-
-def test_store_compares_emails_case_insensitively(tmp_path):
-    store = UserStore(make_engine(f"sqlite:///{tmp_path / 'users.db'}"))
-    user = store.create(email="Mary.Anning@Example.com", username="mary", password_hash="h")
-    assert store.by_email("mary.anning@example.COM").id == user.id
-    with pytest.raises(InvalidRequest, match="already registered"):
-        store.create(email="MARY.ANNING@example.com", username="other", password_hash="h")
-    with pytest.raises(InvalidRequest, match="already registered"):
-        store.create(email="other@example.com", username="MARY", password_hash="h")
-    assert store.by_id(user.id).tier == "free"
-    assert store.set_tier("mary.anning@example.com", "pro").tier == "pro"
-    with pytest.raises(InvalidRequest, match="Unknown tier"):
-        store.set_tier("mary.anning@example.com", "platinum")
 
 
 @pytest.mark.parametrize("secret", ["dev-insecure-secret", "changeme", "too-short"])
