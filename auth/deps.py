@@ -1,31 +1,71 @@
-"""FastAPI dependencies: who is calling."""
+"""FastAPI dependencies: who is calling, by access token or by API key."""
 
 import asyncio
 from typing import Annotated
 
-from fastapi import Depends
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader, HTTPBearer
 
-from auth import tokens
+from auth import api_keys, tokens
 from auth.models import User
-from paleon.context import ServicesDep
-from paleon.errors import InvalidCredentials
+from paleon.context import Services, ServicesDep
+from paleon.errors import Forbidden, InvalidCredentials
 
-_bearer = HTTPBearer(auto_error=False)
+# Declared for the OpenAPI schema; the header parsing below is ours.
+_bearer = HTTPBearer(auto_error=False, description="Access token, or an API key")
+_api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key")
+
+HOW = ("Send `Authorization: Bearer <access_token>`, `Authorization: ApiKey <key>` or "
+       "`X-API-Key: <key>`.")
 
 
-async def current_user(
+def _credentials(request: Request) -> tuple[str, str]:
+    """("jwt" | "api_key", secret) from the request's headers."""
+    authorization = request.headers.get("authorization", "")
+    scheme, _, value = authorization.partition(" ")
+    value = value.strip()
+    if scheme.lower() == "bearer" and value:
+        return ("api_key" if value.startswith(api_keys.PREFIX) else "jwt"), value
+    if scheme.lower() == "apikey" and value:
+        return "api_key", value
+    if header := request.headers.get("x-api-key", "").strip():
+        return "api_key", header
+    raise InvalidCredentials(HOW)
+
+
+async def _user_for_key(services: Services, key: str) -> User:
+    if not api_keys.well_formed(key):
+        raise InvalidCredentials("Invalid API key.")
+    digest = api_keys.digest(key, services.settings.api_key_pepper.get_secret_value())
+    user = await asyncio.to_thread(services.keys.owner, digest)
+    if user is None:
+        raise InvalidCredentials("Invalid or revoked API key.")
+    return user
+
+
+async def authenticate(
+    request: Request,
     services: ServicesDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    _bearer_doc: Annotated[object, Security(_bearer)],
+    _key_doc: Annotated[object, Security(_api_key)],
 ) -> User:
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise InvalidCredentials("Send `Authorization: Bearer <access_token>`.")
-    secret = services.settings.jwt_secret.get_secret_value()
-    user_id = tokens.verify(credentials.credentials, secret)
+    method, secret = _credentials(request)
+    request.state.auth_method = method
+    if method == "api_key":
+        return await _user_for_key(services, secret)
+    user_id = tokens.verify(secret, services.settings.jwt_secret.get_secret_value())
     user = await asyncio.to_thread(services.users.by_id, user_id)
     if user is None:
         raise InvalidCredentials("Invalid access token.")
     return user
 
 
-CurrentUser = Annotated[User, Depends(current_user)]
+async def session_user(request: Request, user: Annotated[User, Depends(authenticate)]) -> User:
+    """Only a signed-in user, not an API key, may manage API keys (a key can't mint keys)."""
+    if request.state.auth_method != "jwt":
+        raise Forbidden("API keys can't manage API keys; sign in and use an access token.")
+    return user
+
+
+CurrentUser = Annotated[User, Depends(authenticate)]
+SessionUser = Annotated[User, Depends(session_user)]

@@ -35,3 +35,22 @@ class TokenResponse(BaseModel):
     token_type: Literal["bearer"] = "bearer"  # noqa: S105 (a scheme name)
     expires_in: int
     user: UserResponse
+
+
+class APIKeyCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[\w .@:/-]+$")
+
+
+class APIKeyInfo(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    name: str
+    prefix: str  # the key's first characters, to tell keys apart
+    created_at: datetime
+    last_used_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+
+class APIKeyResponse(APIKeyInfo):
+    key: str  # shown once, at creation

@@ -6,8 +6,10 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-_PLACEHOLDER_SECRETS = {"changeme", "secret", "dev-insecure-secret", "please-change-me"}
+_PLACEHOLDER_SECRETS = {"changeme", "secret", "dev-insecure-secret", "dev-insecure-pepper",
+                        "please-change-me"}
 DEV_JWT_SECRET = "dev-insecure-secret"  # noqa: S105 (refused outside development)
+DEV_API_KEY_PEPPER = "dev-insecure-pepper"  # refused outside development, like the secret
 
 
 class TierLimits(BaseModel):
@@ -34,6 +36,8 @@ class Settings(BaseSettings):
 
     jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
     jwt_ttl_s: int = Field(default=3600, ge=60)
+    api_key_pepper: SecretStr = SecretStr(DEV_API_KEY_PEPPER)
+    max_api_keys: int = Field(default=10, ge=1)
 
     tier_limits: TierLimits = TierLimits()
 
@@ -56,12 +60,14 @@ class Settings(BaseSettings):
     def _secret_is_real_outside_development(self) -> "Settings":
         if self.environment == "development":
             return self
-        secret = self.jwt_secret.get_secret_value()
-        if secret in _PLACEHOLDER_SECRETS or len(secret.encode()) < 32:
-            raise ValueError(
-                "JWT_SECRET must be set to a random value of at least 32 bytes outside "
-                "development (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
-            )
+        for name, value in (("JWT_SECRET", self.jwt_secret),
+                            ("API_KEY_PEPPER", self.api_key_pepper)):
+            secret = value.get_secret_value()
+            if secret in _PLACEHOLDER_SECRETS or len(secret.encode()) < 32:
+                raise ValueError(
+                    f"{name} must be set to a random value of at least 32 bytes outside "
+                    "development (`python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
+                )
         return self
 
     @property

@@ -8,6 +8,8 @@ from ray import serve
 from ray.serve.handle import DeploymentHandle
 from redis.asyncio import Redis
 
+from auth.key_routes import router as key_router
+from auth.key_store import KeyStore
 from auth.routes import router as auth_router
 from auth.store import UserStore, make_engine
 from configs import Settings
@@ -34,6 +36,7 @@ app = FastAPI(
     version="0.1.0",
 )
 app.include_router(auth_router)
+app.include_router(key_router)
 app.include_router(job_router)
 http_errors.install(app)
 app.add_middleware(BodyLimit, max_bytes=_body_limit)
@@ -54,10 +57,12 @@ class Ingress:
         limits = UploadLimits(config.max_files, config.max_file_bytes, config.max_image_pixels,
                               config.stored_long_side)
         self.jobs = JobStore(self.redis, timeouts(config))
+        engine = make_engine(config.sql_url)
         context.install(context.Services(
             settings=config,
             upload_limits=limits,
-            users=UserStore(make_engine(config.sql_url)),
+            users=UserStore(engine),
+            keys=KeyStore(engine),
             jobs=self.jobs,
             quota=Quota(self.redis, config.tier_limits),
             launch=self.launch,

@@ -18,6 +18,7 @@ class Services:
     settings: Any  # configs.Settings
     upload_limits: Any  # jobs.uploads.UploadLimits
     users: Any  # auth.store.UserStore
+    keys: Any  # auth.key_store.KeyStore
     jobs: Any  # jobs.store.JobStore
     quota: Any  # jobs.quota.Quota
     launch: Callable[[str, int], None]

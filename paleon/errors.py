@@ -34,8 +34,12 @@ class Forbidden(PaleonError):
     status_code = 403
 
 
-class JobNotFound(PaleonError):
+class NotFound(PaleonError):
     status_code = 404
+
+
+class JobNotFound(NotFound):
+    pass
 
 
 class QuotaExceeded(PaleonError):

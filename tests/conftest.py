@@ -50,6 +50,8 @@ def settings(workdir, redis_server, milvus_server) -> dict:
         "redis_url": redis_server,
         "milvus_uri": milvus_server["uri"],
         "jwt_secret": JWT_SECRET,
+        "api_key_pepper": secrets.token_urlsafe(48),
+        "max_api_keys": 3,
         "tier_limits": {"free": 10, "pro": 1000, "enterprise": 5000},
         "job_processing_timeout_s": 8,
         "job_pending_timeout_s": 30,

@@ -67,6 +67,10 @@ def test_password_hashing():
 
 @pytest.mark.parametrize("secret", ["dev-insecure-secret", "changeme", "too-short"])
 def test_production_refuses_weak_jwt_secrets(secret):
+    good = "k" * 32
     with pytest.raises(ValueError, match="JWT_SECRET"):
-        Settings(environment="production", jwt_secret=secret)
-    assert Settings(environment="production", jwt_secret="k" * 32).environment == "production"
+        Settings(environment="production", jwt_secret=secret, api_key_pepper=good)
+    with pytest.raises(ValueError, match="API_KEY_PEPPER"):
+        Settings(environment="production", jwt_secret=good, api_key_pepper=secret)
+    production = Settings(environment="production", jwt_secret=good, api_key_pepper=good)
+    assert production.environment == "production"
