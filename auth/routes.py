@@ -3,7 +3,7 @@
 import asyncio
 from functools import partial
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from auth import passwords, tokens
 from auth.deps import CurrentUser
@@ -35,11 +35,15 @@ async def register(body: RegisterRequest, services: ServicesDep) -> TokenRespons
 
 
 @router.post("/login", response_model=TokenResponse)
-async def login(body: LoginRequest, services: ServicesDep) -> TokenResponse:
+async def login(body: LoginRequest, request: Request, services: ServicesDep) -> TokenResponse:
+    address = request.client.host if request.client else "unknown"
+    await services.login_throttle.check(body.email, address)
     user = await asyncio.to_thread(services.users.by_email, body.email)
     stored = user.password_hash if user else None
     if not await asyncio.to_thread(passwords.verify_password, body.password, stored):
+        await services.login_throttle.failed(body.email, address)
         raise InvalidCredentials("Incorrect email or password.")
+    await services.login_throttle.succeeded(body.email)
     return _token_response(services, user)
 
 

@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     max_api_keys: int = Field(default=10, ge=1)
 
     tier_limits: TierLimits = TierLimits()
+    login_failures_per_account: int = Field(default=5, ge=1)
+    login_failures_per_address: int = Field(default=50, ge=1)
+    login_window_s: int = Field(default=900, ge=1)
 
     max_files: int = Field(default=5, ge=1)
     max_file_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)

@@ -12,6 +12,7 @@ from auth.key_routes import router as key_router
 from auth.key_store import KeyStore
 from auth.routes import router as auth_router
 from auth.store import UserStore, make_engine
+from auth.throttle import LoginLimits, LoginThrottle
 from configs import Settings
 from deployments import http_errors
 from deployments.middleware import BodyLimit
@@ -65,6 +66,9 @@ class Ingress:
             keys=KeyStore(engine),
             jobs=self.jobs,
             quota=Quota(self.redis, config.tier_limits),
+            login_throttle=LoginThrottle(self.redis, LoginLimits(
+                config.login_failures_per_account, config.login_failures_per_address,
+                config.login_window_s)),
             launch=self.launch,
             health_checks=self.health_checks,
         ))

@@ -21,6 +21,7 @@ class Services:
     keys: Any  # auth.key_store.KeyStore
     jobs: Any  # jobs.store.JobStore
     quota: Any  # jobs.quota.Quota
+    login_throttle: Any  # auth.throttle.LoginThrottle
     launch: Callable[[str, int], None]
     health_checks: Callable[[], Awaitable[dict[str, str]]]
 
