@@ -53,8 +53,11 @@ async def authenticate(
     request.state.auth_method = method
     if method == "api_key":
         return await _user_for_key(services, secret)
-    user_id = tokens.verify(secret, services.settings.jwt_secret.get_secret_value())
-    user = await asyncio.to_thread(services.users.by_id, user_id)
+    access = tokens.decode(secret, services.settings.jwt_secret.get_secret_value())
+    if await services.sessions.access_revoked(access.jti):
+        raise InvalidCredentials("This access token was revoked (logged out).")
+    request.state.access = access
+    user = await asyncio.to_thread(services.users.by_id, access.user_id)
     if user is None:
         raise InvalidCredentials("Invalid access token.")
     return user

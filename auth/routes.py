@@ -3,23 +3,33 @@
 import asyncio
 from functools import partial
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 
 from auth import passwords, tokens
 from auth.deps import CurrentUser
 from auth.models import User
-from auth.schemas import LoginRequest, RegisterRequest, TokenResponse, UserResponse
+from auth.schemas import (
+    LoginRequest,
+    LogoutRequest,
+    RefreshRequest,
+    RegisterRequest,
+    TokenResponse,
+    UserResponse,
+)
 from paleon.context import Services, ServicesDep
 from paleon.errors import InvalidCredentials
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 
-def _token_response(services: Services, user: User) -> TokenResponse:
+async def _token_response(services: Services, user: User,
+                          refresh_token: str | None = None) -> TokenResponse:
     settings = services.settings
     token = tokens.issue(user.id, settings.jwt_secret.get_secret_value(), settings.jwt_ttl_s)
     return TokenResponse(
-        access_token=token, expires_in=settings.jwt_ttl_s, user=UserResponse.model_validate(user)
+        access_token=token, expires_in=settings.jwt_ttl_s,
+        refresh_token=refresh_token or await services.sessions.start(user.id),
+        user=UserResponse.model_validate(user),
     )
 
 
@@ -31,7 +41,7 @@ async def register(body: RegisterRequest, services: ServicesDep) -> TokenRespons
         partial(services.users.create, email=body.email, username=body.username,
                 password_hash=hashed)
     )
-    return _token_response(services, user)
+    return await _token_response(services, user)
 
 
 @router.post("/login", response_model=TokenResponse)
@@ -44,9 +54,30 @@ async def login(body: LoginRequest, request: Request, services: ServicesDep) -> 
         await services.login_throttle.failed(body.email, address)
         raise InvalidCredentials("Incorrect email or password.")
     await services.login_throttle.succeeded(body.email)
-    return _token_response(services, user)
+    return await _token_response(services, user)
 
 
 @router.get("/me", response_model=UserResponse)
 async def me(user: CurrentUser) -> User:
     return user
+
+
+@router.post("/refresh", response_model=TokenResponse)
+async def refresh(body: RefreshRequest, services: ServicesDep) -> TokenResponse:
+    user_id, following = await services.sessions.rotate(body.refresh_token)
+    user = await asyncio.to_thread(services.users.by_id, user_id)
+    if user is None:
+        raise InvalidCredentials("This account no longer exists.")
+    return await _token_response(services, user, refresh_token=following)
+
+
+@router.post("/logout", status_code=204)
+async def logout(body: LogoutRequest, request: Request, user: CurrentUser,
+                 services: ServicesDep) -> Response:
+    """Revoke the access token used for this call and, when given, its refresh token."""
+    access = getattr(request.state, "access", None)
+    if access is not None:
+        await services.sessions.revoke_access(access.jti, access.expires_at)
+    if body.refresh_token:
+        await services.sessions.end(body.refresh_token)
+    return Response(status_code=204)

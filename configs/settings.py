@@ -35,7 +35,8 @@ class Settings(BaseSettings):
     database_url: str | None = None  # default: SQLite file in data_dir
 
     jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
-    jwt_ttl_s: int = Field(default=3600, ge=60)
+    jwt_ttl_s: int = Field(default=900, ge=60)  # short: refresh tokens renew it
+    refresh_ttl_s: int = Field(default=30 * 24 * 3600, ge=300)
     api_key_pepper: SecretStr = SecretStr(DEV_API_KEY_PEPPER)
     max_api_keys: int = Field(default=10, ge=1)
 

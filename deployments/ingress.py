@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 from auth.key_routes import router as key_router
 from auth.key_store import KeyStore
 from auth.routes import router as auth_router
+from auth.sessions import Sessions
 from auth.store import UserStore, make_engine
 from auth.throttle import LoginLimits, LoginThrottle
 from configs import Settings
@@ -69,6 +70,7 @@ class Ingress:
             login_throttle=LoginThrottle(self.redis, LoginLimits(
                 config.login_failures_per_account, config.login_failures_per_address,
                 config.login_window_s)),
+            sessions=Sessions(self.redis, config.refresh_ttl_s),
             launch=self.launch,
             health_checks=self.health_checks,
         ))

@@ -22,6 +22,7 @@ class Services:
     jobs: Any  # jobs.store.JobStore
     quota: Any  # jobs.quota.Quota
     login_throttle: Any  # auth.throttle.LoginThrottle
+    sessions: Any  # auth.sessions.Sessions
     launch: Callable[[str, int], None]
     health_checks: Callable[[], Awaitable[dict[str, str]]]
 
