@@ -17,7 +17,7 @@ from auth.schemas import (
     UserResponse,
 )
 from paleon.context import Services, ServicesDep
-from paleon.errors import InvalidCredentials
+from paleon.errors import InvalidCredentials, ServiceUnavailable
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -81,3 +81,16 @@ async def logout(body: LogoutRequest, request: Request, user: CurrentUser,
     if body.refresh_token:
         await services.sessions.end(body.refresh_token)
     return Response(status_code=204)
+
+
+@router.post("/oauth/signin", response_model=TokenResponse)
+async def oauth_signin(request: Request, services: ServicesDep) -> TokenResponse:
+    """Exchange a Supabase access token (Google sign-in) for Paleon's tokens."""
+    if services.supabase is None:
+        raise ServiceUnavailable("Google sign-in is not configured (SUPABASE_URL).")
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise InvalidCredentials("Send `Authorization: Bearer <supabase access token>`.")
+    who = await asyncio.to_thread(services.supabase.verify, token.strip())
+    user = await asyncio.to_thread(services.identities.sign_in, who)
+    return await _token_response(services, user)

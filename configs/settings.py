@@ -40,6 +40,11 @@ class Settings(BaseSettings):
     api_key_pepper: SecretStr = SecretStr(DEV_API_KEY_PEPPER)
     max_api_keys: int = Field(default=10, ge=1)
 
+    supabase_url: str | None = None  # https://<project>.supabase.co; enables Google sign-in
+    supabase_anon_key: SecretStr | None = None  # only for legacy HS256 projects (GoTrue)
+    supabase_jwt_algorithms: list[str] = ["ES256", "RS256"]
+    supabase_jwks_refresh_cooldown_s: float = Field(default=30.0, ge=0)
+
     tier_limits: TierLimits = TierLimits()
     login_failures_per_account: int = Field(default=5, ge=1)
     login_failures_per_address: int = Field(default=50, ge=1)

@@ -8,11 +8,13 @@ from ray import serve
 from ray.serve.handle import DeploymentHandle
 from redis.asyncio import Redis
 
+from auth.identity_store import IdentityStore
 from auth.key_routes import router as key_router
 from auth.key_store import KeyStore
 from auth.routes import router as auth_router
 from auth.sessions import Sessions
 from auth.store import UserStore, make_engine
+from auth.supabase import SupabaseVerifier
 from auth.throttle import LoginLimits, LoginThrottle
 from configs import Settings
 from deployments import http_errors
@@ -44,6 +46,14 @@ http_errors.install(app)
 app.add_middleware(BodyLimit, max_bytes=_body_limit)
 
 
+def _supabase(config: Settings) -> SupabaseVerifier | None:
+    if not config.supabase_url:
+        return None
+    anon = config.supabase_anon_key.get_secret_value() if config.supabase_anon_key else None
+    return SupabaseVerifier(config.supabase_url, anon, config.supabase_jwt_algorithms,
+                            config.supabase_jwks_refresh_cooldown_s)
+
+
 @serve.deployment(ray_actor_options={"num_cpus": 0.25}, max_ongoing_requests=200)
 @serve.ingress(app)
 class Ingress:
@@ -71,6 +81,8 @@ class Ingress:
                 config.login_failures_per_account, config.login_failures_per_address,
                 config.login_window_s)),
             sessions=Sessions(self.redis, config.refresh_ttl_s),
+            identities=IdentityStore(engine),
+            supabase=_supabase(config),
             launch=self.launch,
             health_checks=self.health_checks,
         ))

@@ -23,6 +23,8 @@ class Services:
     quota: Any  # jobs.quota.Quota
     login_throttle: Any  # auth.throttle.LoginThrottle
     sessions: Any  # auth.sessions.Sessions
+    identities: Any  # auth.identity_store.IdentityStore
+    supabase: Any  # auth.supabase.SupabaseVerifier, or None when not configured
     launch: Callable[[str, int], None]
     health_checks: Callable[[], Awaitable[dict[str, str]]]
 

@@ -42,8 +42,22 @@ def milvus_server(workdir):
 
 
 @pytest.fixture(scope="session")
-def settings(workdir, redis_server, milvus_server) -> dict:
+def supabase():
+    from tests.fake_supabase import FakeSupabase
+
+    fake = FakeSupabase()
+    yield fake
+    fake.close()
+
+
+@pytest.fixture(scope="session")
+def settings(workdir, redis_server, milvus_server, supabase) -> dict:
+    from tests.fake_supabase import ANON_KEY
+
     return {
+        "supabase_url": supabase.url,
+        "supabase_anon_key": ANON_KEY,
+        "supabase_jwks_refresh_cooldown_s": 0,  # tests rotate keys back to back
         "environment": "test",
         "data_dir": str(workdir / "data"),
         "database_url": f"sqlite:///{workdir / 'users.db'}",

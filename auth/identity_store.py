@@ -1,0 +1,67 @@
+"""Sign-in through Supabase: find, link or create the user behind an outside identity.
+
+Linking policy: an identity seen before signs in to its user. A new identity whose email
+belongs to an existing account links to it only when the provider vouches that the email
+is verified; otherwise anyone could claim an account by registering its email elsewhere.
+"""
+
+import re
+import secrets
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from auth.models import Identity, User
+from auth.supabase import SupabaseIdentity
+from paleon.errors import Forbidden
+
+PROVIDER = "supabase"
+
+
+class IdentityStore:
+    def __init__(self, engine: Engine):
+        self._session = sessionmaker(engine, expire_on_commit=False)
+
+    def sign_in(self, who: SupabaseIdentity) -> User:
+        with self._session() as session:
+            identity = session.scalar(select(Identity).where(
+                Identity.provider == PROVIDER, Identity.subject == who.subject))
+            if identity is not None:
+                identity.display_name = who.display_name or identity.display_name
+                identity.avatar_url = who.avatar_url or identity.avatar_url
+                identity.updated_at = datetime.now(UTC)
+                session.commit()
+                return session.get(User, identity.user_id)
+            user = session.scalar(select(User).where(User.email == who.email.lower()))
+            if user is None:
+                user = User(email=who.email.lower(), username=_free_username(session, who.email),
+                            password_hash=None, provider=who.method)
+                session.add(user)
+                session.flush()
+            elif not who.email_verified:
+                raise Forbidden(
+                    "An account with this email already exists and the sign-in provider has "
+                    "not verified the email, so they can't be linked. Verify the email, or "
+                    "log in with your password."
+                )
+            session.add(Identity(user_id=user.id, provider=PROVIDER, subject=who.subject,
+                                 method=who.method, display_name=who.display_name,
+                                 avatar_url=who.avatar_url))
+            session.commit()
+            return user
+
+    def profile(self, user_id: str) -> Identity | None:
+        with self._session() as session:
+            query = select(Identity).where(Identity.user_id == user_id)
+            return session.scalar(query.order_by(Identity.updated_at.desc()).limit(1))
+
+
+def _free_username(session: Session, email: str) -> str:
+    base = re.sub(r"[^A-Za-z0-9_.-]", "", email.split("@")[0])[:24] or "user"
+    base = base if len(base) >= 3 else f"{base}-user"
+    candidate = base
+    while session.scalar(select(User.id).where(func.lower(User.username) == candidate.lower())):
+        candidate = f"{base}-{secrets.token_hex(2)}"
+    return candidate

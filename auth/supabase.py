@@ -1,0 +1,89 @@
+"""Verify Supabase Auth access tokens (Google sign-in).
+
+Asymmetric tokens (ES256/RS256) are verified locally against the project's JWKS, fetched
+once, cached, and fetched again when a token names an unknown key id. Legacy projects sign
+with HS256, a secret we do not hold, so for those we ask GoTrue (`GET /auth/v1/user`).
+"""
+
+from dataclasses import dataclass
+
+import httpx
+import jwt
+
+from paleon.errors import InvalidCredentials
+
+
+@dataclass(frozen=True)
+class SupabaseIdentity:
+    subject: str
+    email: str
+    email_verified: bool
+    method: str  # the provider Supabase used: google, email, ...
+    display_name: str | None
+    avatar_url: str | None
+
+
+def _identity(subject: str, email: str | None, verified: bool, app: dict,
+              meta: dict) -> SupabaseIdentity:
+    if not email:
+        raise InvalidCredentials("The Supabase account has no email address.")
+    return SupabaseIdentity(
+        subject=subject, email=email, email_verified=verified,
+        method=str(app.get("provider") or "supabase"),
+        display_name=meta.get("full_name") or meta.get("name"),
+        avatar_url=meta.get("avatar_url") or meta.get("picture"),
+    )
+
+
+class SupabaseVerifier:
+    def __init__(self, url: str, anon_key: str | None, algorithms: list[str],
+                 refresh_cooldown_s: float = 30.0, timeout_s: float = 5.0):
+        base = url.rstrip("/")
+        self.issuer = f"{base}/auth/v1"
+        self.anon_key = anon_key
+        self.algorithms = [alg for alg in algorithms if alg in ("ES256", "RS256", "EdDSA")]
+        self.timeout_s = timeout_s
+        # An unknown kid forces at most one refetch per cooldown, so tokens with made-up
+        # kids cannot turn us into a flood against Supabase.
+        self.jwks = jwt.PyJWKClient(f"{self.issuer}/.well-known/jwks.json", cache_keys=True,
+                                    lifespan=600, timeout=int(timeout_s),
+                                    cooldown_duration=refresh_cooldown_s)
+
+    def verify(self, token: str) -> SupabaseIdentity:
+        """Blocking (JWKS or GoTrue over HTTP): call it from a worker thread."""
+        try:
+            algorithm = jwt.get_unverified_header(token).get("alg")
+        except jwt.PyJWTError:
+            raise InvalidCredentials("Invalid Supabase access token.") from None
+        if algorithm == "HS256" and self.anon_key:
+            return self._ask_gotrue(token)
+        if algorithm not in self.algorithms:
+            raise InvalidCredentials(f"Supabase tokens signed with {algorithm!r} are refused.")
+        try:
+            key = self.jwks.get_signing_key_from_jwt(token)  # refetches on an unknown kid
+            claims = jwt.decode(
+                token, key.key, algorithms=[algorithm], audience="authenticated",
+                issuer=self.issuer, options={"require": ["exp", "sub", "aud", "iss"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise InvalidCredentials("Supabase access token expired; sign in again.") from None
+        except (jwt.PyJWTError, jwt.PyJWKClientError):
+            raise InvalidCredentials("Invalid Supabase access token.") from None
+        meta = claims.get("user_metadata") or {}
+        return _identity(claims["sub"], claims.get("email"), bool(meta.get("email_verified")),
+                         claims.get("app_metadata") or {}, meta)
+
+    def _ask_gotrue(self, token: str) -> SupabaseIdentity:
+        try:
+            response = httpx.get(
+                f"{self.issuer}/user", timeout=self.timeout_s,
+                headers={"apikey": self.anon_key, "Authorization": f"Bearer {token}"},
+            )
+        except httpx.HTTPError:
+            raise InvalidCredentials("Supabase Auth could not be reached; try again.") from None
+        if response.status_code != 200:
+            raise InvalidCredentials("Invalid Supabase access token.")
+        user = response.json()
+        return _identity(str(user["id"]), user.get("email"),
+                         bool(user.get("email_confirmed_at")), user.get("app_metadata") or {},
+                         user.get("user_metadata") or {})

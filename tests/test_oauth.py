@@ -1,0 +1,89 @@
+"""POST /auth/oauth/signin against a loopback Supabase Auth (JWKS + GoTrue)."""
+
+import time
+import uuid
+
+import jwt
+import pytest
+
+from tests.conftest import register
+
+
+def signin(client, token):
+    return client.post("/auth/oauth/signin", headers={"Authorization": f"Bearer {token}"})
+
+
+@pytest.mark.parametrize("alg", ["ES256", "RS256"])
+def test_google_sign_in_creates_then_finds_the_profile(client, supabase, alg):
+    kid = supabase.new_key(alg)
+    claims = supabase.claims()
+    first = signin(client, supabase.sign(claims, kid))
+    assert first.status_code == 200, first.text
+    body = first.json()
+    assert body["user"]["email"] == claims["email"] and body["user"]["provider"] == "google"
+    assert body["access_token"] and body["refresh_token"]
+    me = client.get("/auth/me", headers={"Authorization": f"Bearer {body['access_token']}"})
+    assert me.json()["id"] == body["user"]["id"]
+    again = signin(client, supabase.sign({**claims, "iat": int(time.time())}, kid))
+    assert again.json()["user"]["id"] == body["user"]["id"]
+
+
+def test_a_key_published_later_is_fetched_on_its_unknown_kid(client, supabase):
+    signin(client, supabase.sign(supabase.claims(), supabase.new_key()))  # JWKS cached
+    rotated = supabase.new_key()  # the project rotates its signing key
+    assert signin(client, supabase.sign(supabase.claims(), rotated)).status_code == 200
+
+
+def bad_tokens(supabase):
+    kid = supabase.new_key()
+    good = supabase.claims()
+    forger = supabase.new_key(publish=False)
+    forged = supabase.sign(good, forger).split(".")
+    header = supabase.sign(good, kid).split(".")[0]
+    none_token = jwt.encode(good, None, algorithm="none")
+    return {
+        "forged signature": f"{header}.{forged[1]}.{forged[2]}",
+        "wrong audience": supabase.sign({**good, "aud": "anon"}, kid),
+        "wrong issuer": supabase.sign({**good, "iss": "https://evil.example/auth/v1"}, kid),
+        "expired": supabase.sign({**good, "exp": int(time.time()) - 60}, kid),
+        "alg none": none_token,
+        "unknown kid": supabase.sign(good, forger),
+        "foreign HS256": jwt.encode(good, "guessed-secret", algorithm="HS256"),
+        "no sub": supabase.sign({k: v for k, v in good.items() if k != "sub"}, kid),
+        "garbage": "not.a.jwt",
+    }
+
+
+def test_every_bad_token_is_401(client, supabase):
+    for name, token in bad_tokens(supabase).items():
+        response = signin(client, token)
+        assert response.status_code == 401, (name, response.text)
+        assert response.json()["detail"], name
+
+
+def test_missing_authorization_is_401(client):
+    assert client.post("/auth/oauth/signin").status_code == 401
+
+
+def test_legacy_hs256_projects_ask_gotrue(client, supabase):
+    email = f"legacy{uuid.uuid4().hex[:6]}@example.com"
+    response = signin(client, supabase.legacy_token(email))
+    assert response.status_code == 200 and response.json()["user"]["email"] == email
+
+
+def test_a_verified_email_links_to_the_password_account(client, supabase):
+    account = register(client)
+    kid = supabase.new_key()
+    claims = supabase.claims(email=account["email"])
+    linked = signin(client, supabase.sign(claims, kid))
+    assert linked.status_code == 200 and linked.json()["user"]["id"] == account["id"]
+
+
+def test_an_unverified_email_does_not_link(client, supabase):
+    account = register(client)
+    claims = supabase.claims(email=account["email"],
+                             user_metadata={"email_verified": False})
+    refused = signin(client, supabase.sign(claims, supabase.new_key()))
+    assert refused.status_code == 403 and "verified" in refused.json()["detail"]
+    unconfirmed = signin(client, supabase.legacy_token(account["email"], confirmed=False))
+    assert unconfirmed.status_code == 403
