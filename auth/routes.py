@@ -1,4 +1,4 @@
-"""/auth routes: register, login, me."""
+"""/auth routes: register, login, me, refresh, logout, Google sign-in."""
 
 import asyncio
 from functools import partial
@@ -29,8 +29,17 @@ async def _token_response(services: Services, user: User,
     return TokenResponse(
         access_token=token, expires_in=settings.jwt_ttl_s,
         refresh_token=refresh_token or await services.sessions.start(user.id),
-        user=UserResponse.model_validate(user),
+        user=await _profile(services, user),
     )
+
+
+async def _profile(services: Services, user: User) -> UserResponse:
+    """The account, with the display name and avatar of its latest outside sign-in."""
+    profile = UserResponse.model_validate(user)
+    identity = await asyncio.to_thread(services.identities.profile, user.id)
+    if identity is not None:
+        profile.display_name, profile.avatar_url = identity.display_name, identity.avatar_url
+    return profile
 
 
 @router.post("/register", status_code=201, response_model=TokenResponse)
@@ -58,8 +67,8 @@ async def login(body: LoginRequest, request: Request, services: ServicesDep) -> 
 
 
 @router.get("/me", response_model=UserResponse)
-async def me(user: CurrentUser) -> User:
-    return user
+async def me(user: CurrentUser, services: ServicesDep) -> UserResponse:
+    return await _profile(services, user)
 
 
 @router.post("/refresh", response_model=TokenResponse)

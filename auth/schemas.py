@@ -28,6 +28,8 @@ class UserResponse(BaseModel):
     tier: str
     provider: str
     created_at: datetime
+    display_name: str | None = None  # from Google sign-in
+    avatar_url: str | None = None
 
 
 class TokenResponse(BaseModel):

@@ -22,8 +22,10 @@ def test_google_sign_in_creates_then_finds_the_profile(client, supabase, alg):
     body = first.json()
     assert body["user"]["email"] == claims["email"] and body["user"]["provider"] == "google"
     assert body["access_token"] and body["refresh_token"]
+    assert body["user"]["display_name"] == "Mary Anning"
     me = client.get("/auth/me", headers={"Authorization": f"Bearer {body['access_token']}"})
     assert me.json()["id"] == body["user"]["id"]
+    assert me.json()["avatar_url"] == "https://example.com/mary.png"
     again = signin(client, supabase.sign({**claims, "iat": int(time.time())}, kid))
     assert again.json()["user"]["id"] == body["user"]["id"]
 
