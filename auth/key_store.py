@@ -1,5 +1,6 @@
 """API keys in the SQL store, next to the users they belong to."""
 
+import hmac
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, update
@@ -65,6 +66,8 @@ class KeyStore:
             if row is None:
                 return None
             key, user = row
+            if not hmac.compare_digest(key.key_hash, key_hash):  # belt and braces
+                return None
             last = _aware(key.last_used_at)
             if last is None or now - last >= USE_RESOLUTION:
                 session.execute(update(ApiKey).where(ApiKey.id == key.id)

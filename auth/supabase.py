@@ -9,8 +9,10 @@ from dataclasses import dataclass
 
 import httpx
 import jwt
+from supabase_auth import SyncGoTrueClient
+from supabase_auth.errors import AuthError
 
-from paleon.errors import InvalidCredentials
+from paleon.errors import InvalidCredentials, ServiceUnavailable
 
 
 @dataclass(frozen=True)
@@ -40,11 +42,15 @@ class SupabaseVerifier:
                  refresh_cooldown_s: float = 30.0, timeout_s: float = 5.0):
         base = url.rstrip("/")
         self.issuer = f"{base}/auth/v1"
-        self.anon_key = anon_key
         self.algorithms = [alg for alg in algorithms if alg in ("ES256", "RS256", "EdDSA")]
-        self.timeout_s = timeout_s
         # An unknown kid forces at most one refetch per cooldown, so tokens with made-up
         # kids cannot turn us into a flood against Supabase.
+        self.gotrue = (
+            SyncGoTrueClient(url=self.issuer, headers={"apikey": anon_key},
+                             auto_refresh_token=False, persist_session=False,
+                             http_client=httpx.Client(timeout=timeout_s))
+            if anon_key else None
+        )
         self.jwks = jwt.PyJWKClient(f"{self.issuer}/.well-known/jwks.json", cache_keys=True,
                                     lifespan=600, timeout=int(timeout_s),
                                     cooldown_duration=refresh_cooldown_s)
@@ -55,7 +61,7 @@ class SupabaseVerifier:
             algorithm = jwt.get_unverified_header(token).get("alg")
         except jwt.PyJWTError:
             raise InvalidCredentials("Invalid Supabase access token.") from None
-        if algorithm == "HS256" and self.anon_key:
+        if algorithm == "HS256" and self.gotrue is not None:
             return self._ask_gotrue(token)
         if algorithm not in self.algorithms:
             raise InvalidCredentials(f"Supabase tokens signed with {algorithm!r} are refused.")
@@ -74,16 +80,16 @@ class SupabaseVerifier:
                          claims.get("app_metadata") or {}, meta)
 
     def _ask_gotrue(self, token: str) -> SupabaseIdentity:
+        """Supabase's own client asks GoTrue (`GET /auth/v1/user`) whose token this is."""
         try:
-            response = httpx.get(
-                f"{self.issuer}/user", timeout=self.timeout_s,
-                headers={"apikey": self.anon_key, "Authorization": f"Bearer {token}"},
-            )
-        except httpx.HTTPError:
-            raise InvalidCredentials("Supabase Auth could not be reached; try again.") from None
-        if response.status_code != 200:
+            answer = self.gotrue.get_user(token)
+        except AuthError:
+            raise InvalidCredentials("Invalid Supabase access token.") from None
+        except (httpx.HTTPError, ValueError):  # unreachable, or an answer we can't read
+            raise ServiceUnavailable("Supabase Auth could not verify the token; try again.") \
+                from None
+        if answer is None or answer.user is None:
             raise InvalidCredentials("Invalid Supabase access token.")
-        user = response.json()
-        return _identity(str(user["id"]), user.get("email"),
-                         bool(user.get("email_confirmed_at")), user.get("app_metadata") or {},
-                         user.get("user_metadata") or {})
+        user = answer.user
+        return _identity(str(user.id), user.email, bool(user.email_confirmed_at),
+                         user.app_metadata or {}, user.user_metadata or {})

@@ -51,7 +51,9 @@ class FakeSupabase:
         token = jwt.encode({"sub": str(uuid.uuid4()), "aud": "authenticated"},
                            "legacy-project-secret", algorithm="HS256")
         self.legacy_users[token] = {
-            "id": str(uuid.uuid4()), "email": email, "app_metadata": {"provider": "google"},
+            "id": str(uuid.uuid4()), "aud": "authenticated", "role": "authenticated",
+            "email": email, "app_metadata": {"provider": "google"},
+            "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z",
             "email_confirmed_at": "2026-01-01T00:00:00Z" if confirmed else None,
             "user_metadata": {"full_name": "Legacy User"},
         }
