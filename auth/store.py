@@ -7,7 +7,8 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from auth.models import TIERS, Base, User
+from auth.models import TIERS, User
+from auth.schema import migrate
 from paleon.errors import InvalidRequest
 
 
@@ -23,7 +24,7 @@ class UserStore:
     def __init__(self, engine: Engine):
         self.engine = engine
         self._session = sessionmaker(engine, expire_on_commit=False)
-        Base.metadata.create_all(engine)
+        migrate(engine)
 
     def create(self, *, email: str, username: str, password_hash: str | None,
                provider: str = "email") -> User:

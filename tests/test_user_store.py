@@ -92,3 +92,30 @@ def test_users_cli_lists_and_sets_tiers(tmp_path):
     assert unknown.returncode == 1 and "No user" in unknown.stderr
     bad_tier = run_cli("users", "set-tier", "cli@example.com", "platinum", env=env)
     assert bad_tier.returncode == 2 and "invalid choice" in bad_tier.stderr
+
+
+def test_migrations_match_the_models(store):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from auth.models import Base
+    from auth.schema import head
+
+    with store.engine.connect() as connection:
+        context = MigrationContext.configure(connection)
+        assert context.get_current_revision() == head()
+        assert compare_metadata(context, Base.metadata) == []
+
+
+def test_a_database_made_before_migrations_is_adopted(tmp_path):
+    from auth.models import Base
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    Base.metadata.create_all(engine)  # how the schema was made before Alembic
+    with engine.begin() as connection:
+        connection.exec_driver_sql(
+            "INSERT INTO users (id, email, username, tier, provider, created_at) "
+            "VALUES ('u1', 'old@example.com', 'old', 'pro', 'email', '2026-01-01')")
+    store = UserStore(engine)
+    assert store.by_email("old@example.com").tier == "pro"
+    UserStore(engine)  # and again: nothing left to do
