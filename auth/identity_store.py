@@ -1,8 +1,8 @@
 """Sign-in through Supabase: find, link or create the user behind an outside identity.
 
-Linking policy: an identity seen before signs in to its user. A new identity whose email
-belongs to an existing account links to it only when the provider vouches that the email
-is verified; otherwise anyone could claim an account by registering its email elsewhere.
+Linking policy: an identity seen before signs in to its user. A new identity links to, or
+creates, the account of its email only when the provider vouches that the email is
+verified; otherwise anyone could claim an account by registering its email elsewhere.
 """
 
 import re
@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from auth.models import Identity, User
@@ -25,6 +26,12 @@ class IdentityStore:
         self._session = sessionmaker(engine, expire_on_commit=False)
 
     def sign_in(self, who: SupabaseIdentity) -> User:
+        try:
+            return self._sign_in(who)
+        except IntegrityError:  # a concurrent first sign-in won: it is found this time
+            return self._sign_in(who)
+
+    def _sign_in(self, who: SupabaseIdentity) -> User:
         with self._session() as session:
             identity = session.scalar(select(Identity).where(
                 Identity.provider == PROVIDER, Identity.subject == who.subject))
@@ -34,18 +41,20 @@ class IdentityStore:
                 identity.updated_at = datetime.now(UTC)
                 session.commit()
                 return session.get(User, identity.user_id)
+            if not who.email_verified:
+                # Neither link nor create: an unverified first sign-in could otherwise hold
+                # an account for someone else's email, ready for the owner to walk into.
+                raise Forbidden(
+                    "The sign-in provider has not verified this email, so Paleon can't link "
+                    "or create an account for it. Verify the email, or register with a "
+                    "password."
+                )
             user = session.scalar(select(User).where(User.email == who.email.lower()))
             if user is None:
                 user = User(email=who.email.lower(), username=_free_username(session, who.email),
                             password_hash=None, provider=who.method)
                 session.add(user)
                 session.flush()
-            elif not who.email_verified:
-                raise Forbidden(
-                    "An account with this email already exists and the sign-in provider has "
-                    "not verified the email, so they can't be linked. Verify the email, or "
-                    "log in with your password."
-                )
             session.add(Identity(user_id=user.id, provider=PROVIDER, subject=who.subject,
                                  method=who.method, display_name=who.display_name,
                                  avatar_url=who.avatar_url))

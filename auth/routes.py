@@ -56,13 +56,12 @@ async def register(body: RegisterRequest, services: ServicesDep) -> TokenRespons
 @router.post("/login", response_model=TokenResponse)
 async def login(body: LoginRequest, request: Request, services: ServicesDep) -> TokenResponse:
     address = request.client.host if request.client else "unknown"
-    await services.login_throttle.check(body.email, address)
+    await services.login_throttle.attempt(body.email, address)
     user = await asyncio.to_thread(services.users.by_email, body.email)
     stored = user.password_hash if user else None
     if not await asyncio.to_thread(passwords.verify_password, body.password, stored):
-        await services.login_throttle.failed(body.email, address)
         raise InvalidCredentials("Incorrect email or password.")
-    await services.login_throttle.succeeded(body.email)
+    await services.login_throttle.succeeded(body.email, address)
     return await _token_response(services, user)
 
 
@@ -81,13 +80,13 @@ async def refresh(body: RefreshRequest, services: ServicesDep) -> TokenResponse:
 
 
 @router.post("/logout", status_code=204)
-async def logout(body: LogoutRequest, request: Request, user: CurrentUser,
-                 services: ServicesDep) -> Response:
+async def logout(request: Request, user: CurrentUser, services: ServicesDep,
+                 body: LogoutRequest | None = None) -> Response:
     """Revoke the access token used for this call and, when given, its refresh token."""
     access = getattr(request.state, "access", None)
     if access is not None:
         await services.sessions.revoke_access(access.jti, access.expires_at)
-    if body.refresh_token:
+    if body is not None and body.refresh_token:
         await services.sessions.end(body.refresh_token)
     return Response(status_code=204)
 

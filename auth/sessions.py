@@ -45,8 +45,10 @@ class Sessions:
     async def start(self, user_id: str) -> str:
         family, secret = secrets.token_hex(16), secrets.token_urlsafe(32)
         key = self._family_key(family)
-        await self.redis.hset(key, mapping={"user_id": user_id, "current": _hash(secret)})
-        await self.redis.expire(key, self.refresh_ttl_s)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, mapping={"user_id": user_id, "current": _hash(secret)})
+            pipe.expire(key, self.refresh_ttl_s)
+            await pipe.execute()
         return f"{family}.{secret}"
 
     async def rotate(self, token: str) -> tuple[str, str]:

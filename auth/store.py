@@ -16,8 +16,9 @@ def make_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        return create_engine(url, connect_args={"timeout": 30})
-    return create_engine(url, pool_pre_ping=True)
+        return create_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
+    # hide_parameters: a failed statement's error (logged) must not carry hashes or emails.
+    return create_engine(url, pool_pre_ping=True, hide_parameters=True)
 
 
 class UserStore:

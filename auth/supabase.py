@@ -10,9 +10,13 @@ from dataclasses import dataclass
 import httpx
 import jwt
 from supabase_auth import SyncGoTrueClient
-from supabase_auth.errors import AuthError
+from supabase_auth.errors import AuthError, AuthRetryableError
 
 from paleon.errors import InvalidCredentials, ServiceUnavailable
+
+# Providers that only hand out verified emails. `user_metadata.email_verified` can't be
+# trusted: a user can edit their own user_metadata. app_metadata is set by the server.
+VERIFYING_PROVIDERS = frozenset({"google", "apple", "azure"})
 
 
 @dataclass(frozen=True)
@@ -32,9 +36,14 @@ def _identity(subject: str, email: str | None, verified: bool, app: dict,
     return SupabaseIdentity(
         subject=subject, email=email, email_verified=verified,
         method=str(app.get("provider") or "supabase"),
-        display_name=meta.get("full_name") or meta.get("name"),
-        avatar_url=meta.get("avatar_url") or meta.get("picture"),
+        display_name=_text(meta.get("full_name") or meta.get("name"), 200),
+        avatar_url=_text(meta.get("avatar_url") or meta.get("picture"), 1000),
     )
+
+
+def _text(value: object, limit: int) -> str | None:
+    # user_metadata is user-editable: anything may be there.
+    return str(value)[:limit] if value else None
 
 
 class SupabaseVerifier:
@@ -73,16 +82,23 @@ class SupabaseVerifier:
             )
         except jwt.ExpiredSignatureError:
             raise InvalidCredentials("Supabase access token expired; sign in again.") from None
+        except jwt.PyJWKClientConnectionError:
+            raise ServiceUnavailable("Supabase Auth's signing keys could not be fetched; "
+                                     "try again.") from None
         except (jwt.PyJWTError, jwt.PyJWKClientError):
             raise InvalidCredentials("Invalid Supabase access token.") from None
-        meta = claims.get("user_metadata") or {}
-        return _identity(claims["sub"], claims.get("email"), bool(meta.get("email_verified")),
-                         claims.get("app_metadata") or {}, meta)
+        app = claims.get("app_metadata") or {}
+        verified = app.get("provider") in VERIFYING_PROVIDERS
+        return _identity(claims["sub"], claims.get("email"), verified, app,
+                         claims.get("user_metadata") or {})
 
     def _ask_gotrue(self, token: str) -> SupabaseIdentity:
         """Supabase's own client asks GoTrue (`GET /auth/v1/user`) whose token this is."""
         try:
             answer = self.gotrue.get_user(token)
+        except AuthRetryableError:  # network errors and 5xx: Supabase is down, not the token
+            raise ServiceUnavailable("Supabase Auth could not verify the token; try again.") \
+                from None
         except AuthError:
             raise InvalidCredentials("Invalid Supabase access token.") from None
         except (httpx.HTTPError, ValueError):  # unreachable, or an answer we can't read

@@ -26,22 +26,28 @@ class LoginThrottle:
             (f"{PREFIX}:login:address:{address}", self.limits.per_address),
         ]
 
-    async def check(self, email: str, address: str) -> None:
-        """429 while either counter is at its limit; the same for unknown emails."""
-        for key, limit in self._keys(email, address):
-            failures = int(await self.redis.get(key) or 0)
-            if failures >= limit:
+    async def attempt(self, email: str, address: str) -> None:
+        """Count this attempt before the password is checked, so parallel guesses can't all
+        pass a read-only check; 429 once either counter is over its limit. The same for
+        unknown emails, so the answer tells nothing about which accounts exist."""
+        keys = self._keys(email, address)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for key, _ in keys:
+                pipe.incr(key)
+                pipe.expire(key, self.limits.window_s, nx=True)
+            counts = (await pipe.execute())[::2]
+        for (key, limit), count in zip(keys, counts, strict=True):
+            if count > limit:
                 wait = max(await self.redis.ttl(key), 1)
                 raise QuotaExceeded(
                     f"Too many failed logins; try again in {wait} s."
                 ).with_headers({"Retry-After": str(wait)})
 
-    async def failed(self, email: str, address: str) -> None:
+    async def succeeded(self, email: str, address: str) -> None:
+        """A right password: the account starts afresh and the attempt is not held against
+        the address."""
+        account, address_key = (key for key, _ in self._keys(email, address))
         async with self.redis.pipeline(transaction=True) as pipe:
-            for key, _ in self._keys(email, address):
-                pipe.incr(key)
-                pipe.expire(key, self.limits.window_s, nx=True)
+            pipe.delete(account)
+            pipe.decr(address_key)
             await pipe.execute()
-
-    async def succeeded(self, email: str) -> None:
-        await self.redis.delete(self._keys(email, "")[0][0])

@@ -10,6 +10,7 @@ from auth.deps import CurrentUser
 from deployments import middleware
 from deployments.schemas import ClassifyAccepted, Health, JobResponse
 from jobs import uploads
+from jobs.quota import QuotaState
 from paleon.context import ServicesDep
 from paleon.errors import Forbidden, JobNotFound, PaleonError, QuotaExceeded
 
@@ -36,28 +37,37 @@ async def classify_async(
     state: ServicesDep,
     image_files: Annotated[list[UploadFile], File(description="1–5 photos of one specimen")] = [],  # noqa: B006
 ) -> JSONResponse:
+    # Peek first: a user over the limit costs no image decoding. The take below is the
+    # atomic decision.
+    before = await state.quota.peek(user.id, user.tier)
+    if before.remaining == 0:
+        raise _over_quota(before, user.tier)
     try:
         photos = await _read_photos(image_files, state.upload_limits)
     except PaleonError as exc:
-        exc.headers = (await state.quota.peek(user.id, user.tier)).headers()
-        raise
+        raise exc.with_headers(before.headers()) from None
     accepted, quota = await state.quota.take(user.id, user.tier)
     if not accepted:
-        raise QuotaExceeded(
-            f"Daily limit of {quota.limit} jobs for the {user.tier!r} tier reached; "
-            f"it resets at {quota.body()['reset_at']}.",
-            rate_limit=quota.body(),
-        ).with_headers({**quota.headers(), "Retry-After": str(quota.retry_after())})
+        raise _over_quota(quota, user.tier)
     request_id = middleware.request_id()
     try:
         job = await state.jobs.create(user.id, photos, request_id)
     except Exception:
-        await state.quota.refund(user.id)
+        await state.quota.refund(user.id, quota)
         raise
     state.launch(job["job_id"], job["attempt"])
     body = ClassifyAccepted(job_id=job["job_id"], request_id=request_id,
                             image_count=len(photos), rate_limit=quota.body())
     return JSONResponse(body.model_dump(mode="json"), headers=quota.headers())
+
+
+def _over_quota(quota: QuotaState, tier: str) -> QuotaExceeded:
+    error = QuotaExceeded(
+        f"Daily limit of {quota.limit} jobs for the {tier!r} tier reached; "
+        f"it resets at {quota.body()['reset_at']}.",
+        rate_limit=quota.body(),
+    )
+    return error.with_headers({**quota.headers(), "Retry-After": str(quota.retry_after())})
 
 
 async def _own_job(state: ServicesDep, user_id: str, job_id: str) -> dict:

@@ -5,6 +5,7 @@ replica gone) leaves the job past its deadline, and an ingress replica's reaper 
 """
 
 import asyncio
+import json
 import logging
 import os
 import threading
@@ -43,8 +44,15 @@ def _handles(app_name: str):
 def run_job(job_id: str, attempt: int, app_name: str, settings: dict) -> None:
     # Block this task's thread on the worker's loop: one job at a time per worker, as before.
     future = asyncio.run_coroutine_threadsafe(
-        _run(job_id, attempt, app_name, Settings(**settings)), _loop())
+        _run(job_id, attempt, app_name, _settings(json.dumps(settings, sort_keys=True))),
+        _loop())
     future.result()
+
+
+@cache
+def _settings(overrides: str) -> Settings:
+    # Once per worker process: reading the environment on every job is wasted work.
+    return Settings(**json.loads(overrides))
 
 
 @cache
@@ -71,10 +79,16 @@ async def _run(job_id: str, attempt: int, app_name: str, settings: Settings) -> 
         return  # finished, failed or retried by someone else meanwhile
     started = time.perf_counter()
     try:
-        result = await _identify(store, job_id, app_name, settings)
+        # Bounded like the claim's deadline: a stuck attempt frees its worker and cancels
+        # its queued deployment requests instead of adding load when the reaper retries.
+        result = await asyncio.wait_for(_identify(store, job_id, app_name, settings),
+                                        settings.job_processing_timeout_s)
     except Exception as exc:
         log.exception("job %s attempt %d failed", job_id, attempt)
-        await store.give_up(job_id, attempt, f"{type(exc).__name__}: {exc}")
+        # The user sees this: the kind of failure, never remote tracebacks or paths.
+        reason = ("classification timed out" if isinstance(exc, TimeoutError)
+                  else f"classification failed ({type(exc).__name__})")
+        await store.give_up(job_id, attempt, reason)
         return
     await store.complete(job_id, attempt, result, time.perf_counter() - started)
 

@@ -17,6 +17,11 @@ class QuotaState:
     reset_epoch: int  # the next UTC midnight, in Unix seconds
 
     @property
+    def day(self) -> str:
+        return (datetime.fromtimestamp(self.reset_epoch, UTC) - timedelta(days=1)).strftime(
+            "%Y%m%d")
+
+    @property
     def remaining(self) -> int:
         return max(self.limit - self.current, 0)
 
@@ -50,6 +55,7 @@ class Quota:
         self.redis = redis
         self.limits = limits
         self._take = redis.register_script(scripts.TAKE_QUOTA)
+        self._refund = redis.register_script(scripts.REFUND_QUOTA)
 
     def _key(self, user_id: str, day: str) -> str:
         return f"{PREFIX}:quota:{user_id}:{day}"
@@ -57,7 +63,7 @@ class Quota:
     async def take(self, user_id: str, tier: str) -> tuple[bool, QuotaState]:
         day, reset = _day_window(datetime.now(UTC))
         limit = self.limits.for_tier(tier)
-        # The key outlives midnight by an hour so a late refund never recreates it.
+        # The key outlives midnight by an hour, so a refund just after midnight still finds it.
         accepted, count = await self._take(
             keys=[self._key(user_id, day)], args=[limit, reset + 3600]
         )
@@ -68,6 +74,6 @@ class Quota:
         count = int(await self.redis.get(self._key(user_id, day)) or 0)
         return QuotaState(limit=self.limits.for_tier(tier), current=count, reset_epoch=reset)
 
-    async def refund(self, user_id: str) -> None:
-        day, _ = _day_window(datetime.now(UTC))
-        await self.redis.decr(self._key(user_id, day))
+    async def refund(self, user_id: str, taken: QuotaState) -> None:
+        """Give back a job taken on `taken.day`, even after midnight, and never below 0."""
+        await self._refund(keys=[self._key(user_id, taken.day)])

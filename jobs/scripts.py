@@ -77,3 +77,10 @@ count = redis.call('INCR', KEYS[1])
 if count == 1 then redis.call('EXPIREAT', KEYS[1], ARGV[2]) end
 return {1, count}
 """
+
+# KEYS: counter. Decrements only an existing, positive counter (never creates a key).
+REFUND_QUOTA = """
+local count = tonumber(redis.call('GET', KEYS[1]) or '0')
+if count > 0 then redis.call('DECR', KEYS[1]) end
+return count
+"""

@@ -4,6 +4,7 @@ import argparse
 import getpass
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -45,6 +46,21 @@ def _ensure_services(settings: Settings) -> tuple[list, dict[str, str]]:
     return started, env
 
 
+def _local_secrets(data_dir: Path) -> dict[str, str]:
+    """Random signing secrets for this data directory, made once and kept (mode 600), for
+    whichever of JWT_SECRET / API_KEY_PEPPER the environment leaves unset: the embedded
+    default never signs with the placeholder that is in the repository."""
+    path = data_dir / "secrets.json"
+    if path.exists():
+        kept = json.loads(path.read_text())
+    else:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        kept = {name: secrets.token_urlsafe(48) for name in ("JWT_SECRET", "API_KEY_PEPPER")}
+        path.touch(mode=0o600)
+        path.write_text(json.dumps(kept))
+    return {name: value for name, value in kept.items() if name not in os.environ}
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = Settings()
     try:
@@ -52,6 +68,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except sidecars.SidecarError as exc:
         print(f"paleon: {exc}", file=sys.stderr)
         return 1
+    env.update(_local_secrets(settings.data_dir))
     if args.high_throughput:
         env.update(HIGH_THROUGHPUT_ENV)
     # `serve run` starts local Ray, deploys the config and blocks until it is interrupted.

@@ -14,15 +14,14 @@ def test_per_address_limit_counts_every_account(unit_redis_url):
         throttle = LoginThrottle(redis, LoginLimits(per_account=100, per_address=3, window_s=60))
         address = f"203.0.113.{uuid.uuid4().int % 250}-{uuid.uuid4().hex[:6]}"
         for i in range(3):
-            await throttle.check(f"victim{i}@example.com", address)
-            await throttle.failed(f"victim{i}@example.com", address)
+            await throttle.attempt(f"victim{i}@example.com", address)  # each one fails
         try:
-            await throttle.check("someone-else@example.com", address)
+            await throttle.attempt("someone-else@example.com", address)
         except QuotaExceeded as exc:
             refused = exc
         else:
             refused = None
-        await throttle.check("someone-else@example.com", "198.51.100.7")  # other address
+        await throttle.attempt("someone-else@example.com", "198.51.100.7")  # other address
         await redis.aclose()
         return refused
 
@@ -55,3 +54,20 @@ def test_a_success_resets_the_account_counter(client):
     for _ in range(4):
         assert client.post("/auth/login", json=wrong).status_code == 401
     assert client.post("/auth/login", json=right).status_code == 200
+
+
+def test_parallel_guesses_cannot_outrun_the_limit(client):
+    import concurrent.futures
+
+    import httpx
+
+    account = register(client)
+    wrong = {"email": account["email"], "password": "not-it-at-all"}
+
+    def guess(_):
+        with httpx.Client(base_url=str(client.base_url), timeout=60) as http:
+            return http.post("/auth/login", json=wrong).status_code
+
+    with concurrent.futures.ThreadPoolExecutor(12) as pool:
+        codes = list(pool.map(guess, range(12)))
+    assert codes.count(401) == 5 and codes.count(429) == 7, codes

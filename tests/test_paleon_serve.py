@@ -57,6 +57,8 @@ def test_paleon_serve_runs_the_embedded_default(tmp_path, flags):
             time.sleep(1)
         assert sidecars.answers("127.0.0.1", redis_port)
         assert (tmp_path / "data" / "redis").is_dir()  # private, append-only Redis
+        kept = tmp_path / "data" / "secrets.json"  # never the placeholder secret
+        assert kept.stat().st_mode & 0o777 == 0o600
         with httpx.Client(base_url=base, timeout=60) as http:
             token = http.post("/auth/register", json={
                 "email": "serve@example.com", "username": "serve", "password": "serve-pass-1"

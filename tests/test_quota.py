@@ -36,7 +36,8 @@ def test_tiers_reset_and_refund(unit_redis_url):
         quota = Quota(redis, TierLimits(free=1, pro=3))
         user = uuid.uuid4().hex
         results = [await quota.take(user, "pro") for _ in range(4)]
-        await quota.refund(user)
+        await quota.refund(user, results[0][1])
+        await quota.refund(uuid.uuid4().hex, results[0][1])  # nothing taken: nothing created
         after_refund = await quota.take(user, "pro")
         ttl = await redis.ttl(quota._key(user, datetime.now(UTC).strftime("%Y%m%d")))
         await redis.aclose()
