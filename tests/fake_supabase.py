@@ -22,6 +22,13 @@ class FakeSupabase:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
+    def restart(self) -> None:
+        """Serve again on the same port after `server.shutdown()` (an outage in a test)."""
+        port = self.server.server_address[1]
+        self.server.server_close()
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
     def new_key(self, alg: str = "ES256", publish: bool = True) -> str:
         private = (ec.generate_private_key(ec.SECP256R1()) if alg == "ES256"
                    else rsa.generate_private_key(public_exponent=65537, key_size=2048))

@@ -81,11 +81,25 @@ def test_a_verified_email_links_to_the_password_account(client, supabase):
     assert linked.status_code == 200 and linked.json()["user"]["id"] == account["id"]
 
 
-def test_an_unverified_email_does_not_link(client, supabase):
+def test_an_unverified_email_neither_links_nor_creates(client, supabase):
     account = register(client)
-    claims = supabase.claims(email=account["email"],
-                             user_metadata={"email_verified": False})
-    refused = signin(client, supabase.sign(claims, supabase.new_key()))
+    kid = supabase.new_key()
+    # user_metadata is user-editable: a self-asserted "verified" flag must not count.
+    forged_flag = supabase.claims(email=account["email"], app_metadata={"provider": "email"},
+                                  user_metadata={"email_verified": True})
+    refused = signin(client, supabase.sign(forged_flag, kid))
     assert refused.status_code == 403 and "verified" in refused.json()["detail"]
+    squatter = supabase.claims(app_metadata={"provider": "email"})  # no account yet
+    assert signin(client, supabase.sign(squatter, kid)).status_code == 403
     unconfirmed = signin(client, supabase.legacy_token(account["email"], confirmed=False))
     assert unconfirmed.status_code == 403
+
+
+def test_an_outage_is_503_not_401(client, supabase):
+    supabase.server.shutdown()  # Supabase Auth unreachable
+    try:
+        kid_token = supabase.legacy_token("outage@example.com")
+        response = signin(client, kid_token)
+    finally:
+        supabase.restart()
+    assert response.status_code == 503 and "try again" in response.json()["detail"]

@@ -65,3 +65,10 @@ def test_bad_refresh_tokens(client, token):
 
 def test_logout_needs_a_token(client):
     assert client.post("/auth/logout", json={}).status_code == 401
+
+
+def test_logout_without_a_body_revokes_the_access_token(client):
+    session = sign_up(client)
+    headers = bearer(session["access_token"])
+    assert client.post("/auth/logout", headers=headers).status_code == 204
+    assert client.get("/auth/me", headers=headers).status_code == 401
