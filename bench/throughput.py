@@ -61,7 +61,8 @@ def start_stack(workdir: Path, threads: int):
     del encoder
     settings = {"environment": "test", "data_dir": str(workdir / "data"),
                 "redis_url": f"redis://127.0.0.1:{redis_port}/0", "milvus_uri": milvus_uri,
-                "jwt_secret": "b" * 48, "tier_limits": {"free": 10**7}}
+                "jwt_secret": "b" * 48, "api_key_pepper": "p" * 48,
+                "tier_limits": {"free": 10**7}}
     ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
     serve.start(http_options={"host": "127.0.0.1", "port": http_port})
     app = build_app({"torch_threads": threads, "settings": settings})
