@@ -126,8 +126,6 @@ class JobStore:
                 relaunch.append((job_id, attempt))
         return relaunch
 
-    async def counts(self) -> dict[str, int]:
-        return {"due_or_active": await self.redis.zcard(DEADLINES)}
 
 
 _FLOATS = ("created_at", "updated_at", "started_at", "completed_at", "processing_time")

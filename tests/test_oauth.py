@@ -31,9 +31,14 @@ def test_google_sign_in_creates_then_finds_the_profile(client, supabase, alg):
 
 
 def test_a_key_published_later_is_fetched_on_its_unknown_kid(client, supabase):
-    signin(client, supabase.sign(supabase.claims(), supabase.new_key()))  # JWKS cached
+    known = supabase.new_key()
+    signin(client, supabase.sign(supabase.claims(), known))  # JWKS cached
+    fetches = supabase.jwks_fetches
+    assert signin(client, supabase.sign(supabase.claims(), known)).status_code == 200
+    assert supabase.jwks_fetches == fetches  # a known kid is served from the cache
     rotated = supabase.new_key()  # the project rotates its signing key
     assert signin(client, supabase.sign(supabase.claims(), rotated)).status_code == 200
+    assert supabase.jwks_fetches == fetches + 1
 
 
 def bad_tokens(supabase):
