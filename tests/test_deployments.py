@@ -27,3 +27,15 @@ def test_retriever_answers_per_embedding(serve_app):
     hits = retriever.search.remote([vector, vector], 3).result()
     assert len(hits) == 2 and hits[0] == hits[1]
     assert "specimens" in retriever.ping.remote().result()
+
+
+def test_reconfigure_applies_batch_settings_on_the_replica(serve_app):
+    # Serve calls reconfigure() with user_config on deploy and on every config change;
+    # here it is called directly to check what it changes (redeploying is issue 5's test).
+    classifier = serve.get_deployment_handle("VisionClassifier", "paleon")
+    try:
+        classifier.reconfigure.remote({"max_batch_size": 3, "batch_wait_timeout_s": 0.05}).result()
+        assert classifier.info.remote().result()["max_batch_size"] == 3
+    finally:
+        classifier.reconfigure.remote({"max_batch_size": 8, "batch_wait_timeout_s": 0.01}).result()
+    assert classifier.info.remote().result()["max_batch_size"] == 8
