@@ -41,7 +41,9 @@ def raw_rate(images: list[bytes], batch: int, seconds: float, threads: int) -> f
     return done / (time.perf_counter() - start)
 
 
-def start_stack(workdir: Path, threads: int):
+def start_stack(workdir: Path, threads: int, processes: list) -> str:
+    """Start the sidecars (appended to `processes` at once, so the caller stops them even
+    when a later step fails), ingest a gallery and deploy the app; returns its URL."""
     import ray
     from ray import serve
 
@@ -51,8 +53,8 @@ def start_stack(workdir: Path, threads: int):
     from rag.specimens import SpecimenIndex, connect
 
     redis_port, milvus_port, http_port = (sidecars.free_port() for _ in range(3))
-    processes = [sidecars.start_redis(workdir / "redis", redis_port, persistent=False),
-                 sidecars.start_milvus(workdir / "milvus", milvus_port)]
+    processes.append(sidecars.start_redis(workdir / "redis", redis_port, persistent=False))
+    processes.append(sidecars.start_milvus(workdir / "milvus", milvus_port))
     milvus_uri = f"http://127.0.0.1:{milvus_port}"
     gallery.write_gallery(workdir / "gallery", per_class=10)
     encoder = EfficientNetLite0Encoder(threads=threads)
@@ -67,7 +69,7 @@ def start_stack(workdir: Path, threads: int):
     serve.start(http_options={"host": "127.0.0.1", "port": http_port})
     app = build_app({"torch_threads": threads, "settings": settings})
     serve.run(app, name="paleon", route_prefix="/")
-    return f"http://127.0.0.1:{http_port}", processes
+    return f"http://127.0.0.1:{http_port}"
 
 
 def served_rate(base: str, images: list[bytes], clients: int, seconds: float) -> dict:
@@ -161,12 +163,16 @@ def served_in_subprocess(mode: str, args: argparse.Namespace) -> dict:
 def served_only(args: argparse.Namespace) -> None:
     images = gallery.mixed_photos(64)
     with tempfile.TemporaryDirectory() as tmp:
-        base, processes = start_stack(Path(tmp), args.threads)
+        processes: list = []
         try:
+            base = start_stack(Path(tmp), args.threads, processes)
             served = served_rate(base, images, args.clients, args.seconds)
         finally:
+            import ray
             from ray import serve
-            serve.shutdown()
+
+            if ray.is_initialized():
+                serve.shutdown()
             for process in processes:
                 sidecars.stop(process)
     Path(args.served_only).write_text(json.dumps(served))
