@@ -6,6 +6,8 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from rag.fusion import Calibration
+
 _PLACEHOLDER_SECRETS = {"changeme", "secret", "dev-insecure-secret", "dev-insecure-pepper",
                         "please-change-me"}
 DEV_JWT_SECRET = "dev-insecure-secret"  # noqa: S105 (refused outside development)
@@ -55,7 +57,17 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(default=40_000_000, ge=10_000)
     stored_long_side: int = Field(default=1024, ge=64)
 
-    top_k: int = Field(default=5, ge=1, le=100)
+    top_k: int = Field(default=10, ge=1, le=100)  # neighbours per photo
+    calibration: Calibration = Calibration()  # evidence fusion; fitted by `paleon eval`
+
+    # An OpenAI-compatible vision model refines the identification when a key is set.
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str = "https://api.openai.com/v1"  # vLLM, Ollama, ... speak it too
+    openai_model: str = "gpt-4o-mini"
+    openai_timeout_s: float = Field(default=30.0, gt=0)
+    openai_max_retries: int = Field(default=2, ge=0, le=10)  # on 429, 5xx and timeouts
+    openai_image_side: int = Field(default=768, ge=64, le=2048)  # photos are downscaled to it
+
     result_ttl_s: int = Field(default=7 * 24 * 3600, ge=60)
     job_pending_timeout_s: float = Field(default=120.0, gt=0)
     job_processing_timeout_s: float = Field(default=60.0, gt=0)

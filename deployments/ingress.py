@@ -18,6 +18,7 @@ from auth.supabase import SupabaseVerifier
 from auth.throttle import LoginLimits, LoginThrottle
 from configs import Settings
 from deployments import http_errors
+from deployments.knowledge_routes import router as knowledge_router
 from deployments.middleware import BodyLimit
 from deployments.routes import router as job_router
 from deployments.tasks import run_job, timeouts
@@ -42,6 +43,7 @@ app = FastAPI(
 app.include_router(auth_router)
 app.include_router(key_router)
 app.include_router(job_router)
+app.include_router(knowledge_router)
 http_errors.install(app)
 app.add_middleware(BodyLimit, max_bytes=_body_limit)
 
@@ -85,8 +87,12 @@ class Ingress:
             supabase=_supabase(config),
             launch=self.launch,
             health_checks=self.health_checks,
+            knowledge_search=self.knowledge_search,
         ))
         self.reaper = asyncio.get_event_loop().create_task(self._reap_forever(config))
+
+    async def knowledge_search(self, text: str, k: int) -> list[dict]:
+        return await self.retriever.knowledge_search.remote(text, k)
 
     def launch(self, job_id: str, attempt: int) -> None:
         run_job.options(num_cpus=self.task_cpus).remote(

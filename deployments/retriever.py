@@ -1,12 +1,18 @@
-"""Retriever: nearest reference specimens in Milvus (autoscaled in serve_config.yaml)."""
+"""Retriever: nearest reference specimens and knowledge entries in Milvus (autoscaled)."""
 
 import asyncio
+import logging
 
 import numpy as np
 from ray import serve
 
 from configs import Settings
+from rag.knowledge import load_knowledge
+from rag.knowledge.index import KnowledgeIndex
 from rag.specimens import SpecimenIndex, connect
+from rag.text import MiniLMTextEncoder
+
+log = logging.getLogger("paleon.retriever")
 
 
 @serve.deployment(
@@ -18,10 +24,20 @@ class Retriever:
     def __init__(self, settings: dict, dim: int):
         config = Settings(**settings)
         token = config.milvus_token.get_secret_value() if config.milvus_token else ""
-        self.index = SpecimenIndex(connect(config.milvus_uri, token), dim=dim)
+        client = connect(config.milvus_uri, token)
+        self.index = SpecimenIndex(client, dim=dim)
+        self.knowledge = KnowledgeIndex(client, MiniLMTextEncoder())
+        # Every replica syncs: a no-op once the collection is in step with fossils.yaml.
+        log.info("knowledge base in Milvus: %s", self.knowledge.sync(load_knowledge()))
 
     async def search(self, embeddings: list[np.ndarray], k: int) -> list[list[dict]]:
         return await asyncio.to_thread(self.index.search, embeddings, k)
+
+    async def knowledge_documents(self, ids: list[str]) -> list[dict]:
+        return await asyncio.to_thread(self.knowledge.by_ids, ids)
+
+    async def knowledge_search(self, text: str, k: int) -> list[dict]:
+        return await asyncio.to_thread(self.knowledge.search, text, k)
 
     async def ping(self) -> dict:
         count = await asyncio.to_thread(self.index.count)

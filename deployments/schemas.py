@@ -5,6 +5,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from rag.result import IdentificationResult
+
 JobStatus = Literal["pending", "processing", "completed", "failed"]
 
 
@@ -26,7 +28,8 @@ class ClassifyAccepted(BaseModel):
 class JobResponse(BaseModel):
     job_id: str
     status: JobStatus
-    result: dict[str, Any] | None = None
+    # The identification (rag/result.py); a plain object for results stored by older versions.
+    result: IdentificationResult | dict[str, Any] | None = None
     error: str | None = None
     image_count: int
     attempt: int

@@ -18,7 +18,9 @@ from redis.asyncio import Redis
 
 from configs import Settings
 from jobs.store import JobStore, Timeouts
-from rag.fusion import identify
+from rag import pipeline
+from rag.knowledge import load_knowledge
+from rag.vision_model import VisionModel
 
 log = logging.getLogger("paleon.jobs")
 
@@ -81,8 +83,9 @@ async def _run(job_id: str, attempt: int, app_name: str, settings: Settings) -> 
     try:
         # Bounded like the claim's deadline: a stuck attempt frees its worker and cancels
         # its queued deployment requests instead of adding load when the reaper retries.
-        result = await asyncio.wait_for(_identify(store, job_id, app_name, settings),
-                                        settings.job_processing_timeout_s)
+        result = await asyncio.wait_for(
+            _identify(store, job_id, app_name, settings, started),
+            settings.job_processing_timeout_s)
     except Exception as exc:
         log.exception("job %s attempt %d failed", job_id, attempt)
         # The user sees this: the kind of failure, never remote tracebacks or paths.
@@ -93,14 +96,32 @@ async def _run(job_id: str, attempt: int, app_name: str, settings: Settings) -> 
     await store.complete(job_id, attempt, result, time.perf_counter() - started)
 
 
-async def _identify(store: JobStore, job_id: str, app_name: str, settings: Settings) -> dict:
+async def _identify(store: JobStore, job_id: str, app_name: str, settings: Settings,
+                    started: float) -> dict:
     images = await store.images(job_id)
     if not images:
         raise RuntimeError("the job's photos are no longer stored")
     classifier, retriever = _handles(app_name)
     encoded = await asyncio.gather(*(classifier.embed.remote(image) for image in images))
     hits = await retriever.search.remote([e["embedding"] for e in encoded], settings.top_k)
-    result = identify(hits, [e["top_classes"] for e in encoded])
-    result["model"] = {"encoder": encoded[0]["encoder"], "index": "specimens",
-                       "generator": "local-vote"}
-    return result
+    return await pipeline.identify(
+        images, hits, [e["top_classes"] for e in encoded], encoder=encoded[0]["encoder"],
+        kb=load_knowledge(), cal=settings.calibration,
+        documents=lambda ids: retriever.knowledge_documents.remote(ids),
+        vision=_vision_model(settings),
+        # What is left of the attempt, less a margin to store the result.
+        vision_budget_s=max(0.1, settings.job_processing_timeout_s - 1.0
+                            - (time.perf_counter() - started)))
+
+
+def _vision_model(settings: Settings) -> VisionModel | None:
+    if settings.openai_api_key is None:
+        return None
+    return _cached_vision_model(settings.openai_api_key.get_secret_value(),
+                                settings.openai_base_url, settings.openai_model,
+                                settings.openai_timeout_s, settings.openai_max_retries,
+                                settings.openai_image_side)
+
+
+# One client (and its connection pool) per worker, made on _loop() like the Redis client.
+_cached_vision_model = cache(VisionModel)

@@ -117,6 +117,60 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    from rag.encoders import build_encoder
+    from rag.evaluate import evaluate
+    from rag.knowledge import load_knowledge
+    from rag.specimens import SpecimenIndex, connect
+
+    settings = Settings()
+    started, _ = _ensure_services(settings)
+    try:
+        encoder = build_encoder(args.encoder, threads=os.cpu_count())
+        token = settings.milvus_token.get_secret_value() if settings.milvus_token else ""
+        index = SpecimenIndex(connect(settings.milvus_uri, token), dim=encoder.dim)
+        report = evaluate(Path(args.folder), encoder, index, load_knowledge(),
+                          settings.calibration, k=args.top_k or settings.top_k,
+                          holdout=args.holdout, calibrate=args.calibrate)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"paleon eval: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        for process in reversed(started):
+            sidecars.stop(process)
+    print(render_report(report))
+    if args.json:
+        Path(args.json).write_text(json.dumps(report.as_dict(), indent=2) + "\n")
+        print(f"JSON written to {args.json}")
+    return 0
+
+
+def render_report(report) -> str:
+    labels = sorted(report.confusion)
+    predicted = sorted({p for row in report.confusion.values() for p in row} - set(labels))
+    columns = labels + predicted
+    width = max(len(c) for c in columns + ["true \\ predicted"])
+    lines = [
+        f"queries {report.queries} against {report.references} references",
+        f"top-1 {report.top1:.1%}   top-5 {report.top5:.1%}   "
+        f"ECE {report.ece:.3f}   NLL {report.nll:.3f}",
+        "outcomes: " + ", ".join(f"{k} {v}" for k, v in sorted(report.outcomes.items())),
+        "", "per-class recall:",
+        *(f"  {label:<{width}} {recall:6.1%}" for label, recall in report.per_class_recall.items()),
+        "", "confusion (rows: true, columns: predicted top-1, in column order):",
+        *(f"  {i:>2} {label:<{width}} " + " ".join(
+            f"{report.confusion.get(label, {}).get(c, 0):3d}" for c in columns)
+          for i, label in enumerate(labels)),
+        "  columns: " + ", ".join(f"{i}={c}" for i, c in enumerate(columns)),
+    ]
+    if report.fitted_temperature is not None:
+        lines.append(f"\nfitted temperature {report.fitted_temperature} (NLL "
+                     f"{report.fitted_nll:.3f}; now {report.calibration['temperature']}): set "
+                     f"CALIBRATION__TEMPERATURE={report.fitted_temperature} to use it")
+    lines += [f"unreadable: {u}" for u in report.unreadable]
+    return "\n".join(lines)
+
+
 def _token(client: httpx.Client, args: argparse.Namespace) -> str:
     if args.token:
         return args.token
@@ -196,6 +250,19 @@ def main(argv: list[str] | None = None) -> int:
     ingest.add_argument("--encoder", default="efficientnet-lite0")
     ingest.add_argument("--batch-size", type=int, default=32)
     ingest.set_defaults(func=cmd_ingest)
+
+    evaluate = commands.add_parser(
+        "eval", help="measure identification on DIR/<label>/*.jpg|png (top-1, top-5, ...)")
+    evaluate.add_argument("folder")
+    evaluate.add_argument("--holdout", type=float, default=None, metavar="FRACTION",
+                          help="split DIR: this share of each label queries, the rest are "
+                               "indexed as references in a temporary collection")
+    evaluate.add_argument("--json", metavar="PATH", help="also write the report as JSON")
+    evaluate.add_argument("--calibrate", action="store_true",
+                          help="fit the fusion temperature on the queries (lowest NLL)")
+    evaluate.add_argument("--top-k", type=int, default=None, help="neighbours (TOP_K)")
+    evaluate.add_argument("--encoder", default="efficientnet-lite0")
+    evaluate.set_defaults(func=cmd_eval)
 
     classify = commands.add_parser("classify", help="submit photos and print the result")
     classify.add_argument("photos", nargs="+")

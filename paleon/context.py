@@ -27,6 +27,7 @@ class Services:
     supabase: Any  # auth.supabase.SupabaseVerifier, or None when not configured
     launch: Callable[[str, int], None]
     health_checks: Callable[[], Awaitable[dict[str, str]]]
+    knowledge_search: Callable[[str, int], Awaitable[list[dict]]]
 
 
 _current: Services | None = None

@@ -1,72 +1,124 @@
-"""Turn nearest reference specimens into label scores, per image and per job."""
+"""Evidence fusion: neighbours → calibrated per-image scores → one specimen → a named rank.
 
+Calibration. For one photo with neighbours j (cosine similarity s_j, label l_j) each label
+gets the weight Σ_{j: l_j = label} exp((s_j - s0) / T), and an open-set "none of these" gets
+one unit per neighbour: the weight a neighbour at exactly s0 would have. Normalised, these are
+a temperature-scaled softmax with an open-set reference: confidence falls when neighbours
+disagree (their weight is split) and when they are only faintly similar (the open set wins).
+T (`similarity_temperature`) and s0 (`open_set_similarity`) are fitted by `paleon eval
+--calibrate`, which minimises the negative log-likelihood of held-out photos.
+"""
+
+import math
 from collections import defaultdict
+from dataclasses import dataclass
 
-NO_SPECIMENS_WARNING = (
-    "No reference specimens are indexed yet, so nothing could be compared. "
-    "Ingest a gallery with `paleon ingest DIR` (DIR/<label>/*.jpg|png)."
-)
+from pydantic import BaseModel, ConfigDict, Field
+
+from rag.knowledge import KnowledgeBase
+
+UNKNOWN = "__unknown__"
 
 
-def label_vote(hits: list[dict]) -> list[dict]:
-    """Similarity-weighted vote over one image's neighbours; scores sum to 1."""
+class Calibration(BaseModel):
+    """Fusion's parameters; settings (CALIBRATION__TEMPERATURE=...) and `paleon eval` set them."""
+
+    model_config = ConfigDict(frozen=True)
+
+    temperature: float = Field(default=0.05, gt=0, le=1)  # T: how fast weight grows
+    open_set_similarity: float = Field(default=0.62, ge=-1, le=1)  # s0: a coin toss
+    weak_evidence_weight: float = Field(default=0.15, ge=0, le=0.5)  # ImageNet's share at most
+    threshold: float = Field(default=0.6, gt=0, le=1)  # name a taxon from this confidence
+    not_fossil: float = Field(default=0.3, gt=0, le=1)  # pseudofossil share → "may not be"
+    unknown_not_fossil: float = Field(default=0.8, gt=0, le=1)  # open-set share → the same
+
+
+@dataclass(frozen=True)
+class ImageEvidence:
+    scores: dict[str, float]  # label key → probability, without the open set
+    unknown: float
+    best_similarity: float | None
+    weak: list[dict]  # ImageNet classes that pointed at a knowledge-base entry
+
+
+def label_key(kb: KnowledgeBase, label: str) -> str:
+    """A gallery label as a knowledge-base id when it names an entry, else as it is."""
+    entry = kb.resolve(label)
+    return entry.id if entry else label
+
+
+def image_evidence(hits: list[dict], classes: list[dict], kb: KnowledgeBase,
+                   cal: Calibration) -> ImageEvidence:
     weights: dict[str, float] = defaultdict(float)
     for hit in hits:
-        weights[hit["label"]] += max(hit["score"], 0.0)
-    total = sum(weights.values())
-    if total <= 0:
-        return []
-    ranked = sorted(weights.items(), key=lambda item: item[1], reverse=True)
-    return [{"label": label, "score": round(w / total, 4)} for label, w in ranked]
+        weights[label_key(kb, hit["label"])] += math.exp(
+            (hit["score"] - cal.open_set_similarity) / cal.temperature)
+    unknown_weight = max(len(hits), 1)
+    total = sum(weights.values()) + unknown_weight
+    scores = {key: w / total for key, w in weights.items()}
+    unknown = unknown_weight / total
+
+    weak = [{"source": "imagenet", "imagenet_class": c["name"], "taxon_id": kb.imagenet[c["name"]],
+             "score": c["score"]} for c in classes if c["name"] in kb.imagenet]
+    share = cal.weak_evidence_weight * min(1.0, sum(w["score"] for w in weak))
+    if share > 0:
+        scores = {key: p * (1 - share) for key, p in scores.items()}
+        unknown *= 1 - share
+        mass = sum(w["score"] for w in weak)
+        for w in weak:
+            scores[w["taxon_id"]] = scores.get(w["taxon_id"], 0.0) + share * w["score"] / mass
+    best = max((hit["score"] for hit in hits), default=None)
+    return ImageEvidence(scores, unknown, best, weak)
 
 
-def consensus(votes_per_image: list[list[dict]]) -> list[dict]:
-    """Average the per-image votes: the images are views of one specimen."""
-    voting = [votes for votes in votes_per_image if votes]
-    if not voting:
-        return []
-    totals: dict[str, float] = defaultdict(float)
-    for votes in voting:
-        for vote in votes:
-            totals[vote["label"]] += vote["score"] / len(voting)
-    ranked = sorted(totals.items(), key=lambda item: item[1], reverse=True)
-    return [{"label": label, "score": round(score, 4)} for label, score in ranked]
+def combine(images: list[ImageEvidence]) -> ImageEvidence:
+    """The photos are views of one specimen: average their distributions (robust to one bad
+    view, unlike a product, which lets one confident photo veto the rest)."""
+    scores: dict[str, float] = defaultdict(float)
+    for image in images:
+        for key, p in image.scores.items():
+            scores[key] += p / len(images)
+    bests = [i.best_similarity for i in images if i.best_similarity is not None]
+    return ImageEvidence(dict(scores), sum(i.unknown for i in images) / len(images),
+                         max(bests, default=None), [w for i in images for w in i.weak])
 
 
-def identify(hits_per_image: list[list[dict]], encoder_classes: list[list[dict]]) -> dict:
-    """The job's result: consensus label, candidates, per-image evidence, warnings."""
-    per_image = []
-    for index, (hits, classes) in enumerate(zip(hits_per_image, encoder_classes, strict=True)):
-        per_image.append(
-            {
-                "index": index,
-                "votes": label_vote(hits),
-                "similar_specimens": hits,
-                "encoder_classes": classes,
-            }
-        )
-    candidates = consensus([image["votes"] for image in per_image])
-    warnings = [] if any(hits_per_image) else [NO_SPECIMENS_WARNING]
-    best = candidates[0] if candidates else None
-    similar = sorted(
-        (hit for hits in hits_per_image for hit in hits), key=lambda h: h["score"], reverse=True
-    )
-    return {
-        "identification": (
-            {"taxon": best["label"], "confidence": best["score"]} if best else None
-        ),
-        "candidates": candidates[:5],
-        "similar_specimens": _unique(similar)[:10],
-        "per_image": per_image,
-        "warnings": warnings,
-    }
+def ranked(scores: dict[str, float]) -> list[tuple[str, float]]:
+    return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
 
 
-def _unique(hits: list[dict]) -> list[dict]:
-    seen: set[str] = set()
-    out = []
-    for hit in hits:
-        if hit["id"] not in seen:
-            seen.add(hit["id"])
-            out.append(hit)
-    return out
+@dataclass(frozen=True)
+class Decision:
+    status: str  # identified | rolled_up | unidentified
+    key: str | None  # entry id / gallery label (identified) or taxon name (rolled_up)
+    confidence: float
+
+
+def ancestor_scores(scores: dict[str, float], kb: KnowledgeBase) -> dict[str, float]:
+    """Probability of every lineage node: the sum over the entries below it."""
+    nodes: dict[str, float] = defaultdict(float)
+    for key, p in scores.items():
+        entry = kb.by_id.get(key)
+        for taxon in entry.lineage if entry else ():
+            nodes[taxon.name] += p
+    return dict(nodes)
+
+
+def decide(evidence: ImageEvidence, kb: KnowledgeBase, cal: Calibration) -> Decision:
+    """Name the finest taxon that is confident; else its deepest confident ancestor (as
+    iNaturalist does); else nothing."""
+    top = ranked(evidence.scores)
+    if top and top[0][1] >= cal.threshold:
+        return Decision("identified", top[0][0], top[0][1])
+    nodes = ancestor_scores(evidence.scores, kb)
+    confident = [(len(kb.lineage(name)), p, name) for name, p in nodes.items()
+                 if p >= cal.threshold and kb.ranks[name] != "kingdom"]
+    if confident:
+        _, p, name = max(confident)
+        return Decision("rolled_up", name, p)
+    return Decision("unidentified", None, top[0][1] if top else 0.0)
+
+
+def pseudofossil_share(scores: dict[str, float], kb: KnowledgeBase) -> float:
+    return sum(p for key, p in scores.items()
+               if key in kb.by_id and kb.by_id[key].kind == "pseudofossil")

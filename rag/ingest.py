@@ -44,7 +44,13 @@ def _batches(items: list, size: int) -> Iterator[list]:
 def ingest(root: Path, encoder: ImageEncoder, index: SpecimenIndex, batch_size: int = 32,
            progress: bool = True) -> IngestReport:
     """Idempotent: a specimen's id is the SHA-256 of its bytes, so re-ingest adds nothing."""
-    photos = scan(root)
+    return ingest_photos(root, scan(root), encoder, index, batch_size, progress)
+
+
+def ingest_photos(root: Path, photos: list[tuple[str, Path]], encoder: ImageEncoder,
+                  index: SpecimenIndex, batch_size: int = 32,
+                  progress: bool = True) -> IngestReport:
+    """Ingest these (label, path) photos from under root."""
     report = IngestReport(found=len(photos))
     index.create()
     with tqdm(total=len(photos), unit="photo", desc="ingest", disable=not progress) as bar:

@@ -168,15 +168,49 @@ def _coral(d: ImageDraw.ImageDraw, rng: np.random.Generator, tone: Tone) -> None
             d.ellipse(_box(x, y, 3, 3), fill=tone(0.45))
 
 
+def _nautiloid(d: ImageDraw.ImageDraw, rng: np.random.Generator, tone: Tone) -> None:
+    """Close to the ammonite: a coiled shell, but few fast-widening whorls, smooth, with septa."""
+    c, r_max, b = CANVAS / 2, 0.46 * CANVAS, rng.uniform(0.2, 0.26)
+    turns = 2.5 * 2 * math.pi
+
+    def radius(theta: float) -> float:
+        return r_max * math.exp(b * (theta - turns))
+
+    last_turn = [_polar(c, c, radius(t), t) for t in np.linspace(turns - 2 * math.pi, turns, 100)]
+    d.polygon(last_turn, fill=tone(1.0), outline=tone(0.45), width=5)
+    d.line([_polar(c, c, radius(t), t) for t in np.linspace(0, turns, 300)], tone(0.45), 5)
+    for t in np.arange(turns - 2 * math.pi, turns, 2 * math.pi / rng.integers(9, 14)):  # septa
+        inner, outer = radius(t - 2 * math.pi), radius(t)
+        arc = [_polar(c, c, inner + (outer - inner) * k, t - 0.12 * math.sin(math.pi * k))
+               for k in np.linspace(0, 1, 12)]
+        d.line(arc, tone(0.65), 3)
+
+
+def _bivalve(d: ImageDraw.ImageDraw, rng: np.random.Generator, tone: Tone) -> None:
+    """Close to the brachiopod: a ribbed oval shell, but the beak is off-centre, no sulcus."""
+    c, rx, ry = CANVAS / 2, rng.uniform(0.4, 0.45) * CANVAS, rng.uniform(0.3, 0.36) * CANVAS
+    umbo = (c - 0.35 * rx, c - 0.95 * ry)
+    d.ellipse(_box(c, c, rx, ry), fill=tone(1.0), outline=tone(0.5), width=5)
+    d.polygon([umbo, (c - 0.6 * rx, c - 0.6 * ry), (c - 0.05 * rx, c - 0.75 * ry)], tone(0.9))
+    for k in np.linspace(0.25, 0.95, rng.integers(7, 11)):  # concentric growth rings
+        d.arc(_box(c + (1 - k) * (umbo[0] - c), c + (1 - k) * (umbo[1] - c), k * rx, k * ry),
+              -20, 200, tone(0.65), 3)
+    for phi in np.linspace(0.05 * math.pi, 0.95 * math.pi, rng.integers(10, 16)):  # fine ribs
+        d.line([umbo, (c + rx * math.cos(phi), c + ry * math.sin(phi))], tone(0.8), 2)
+
+
+# Labels are knowledge-base ids; nautiloids and bivalves are the visually close pairs.
 DRAWERS: dict[str, Drawer] = {
-    "ammonite": _ammonite,
-    "trilobite": _trilobite,
-    "echinoid": _echinoid,
-    "shark_tooth": _shark_tooth,
-    "fern": _fern,
-    "crinoid": _crinoid,
-    "brachiopod": _brachiopod,
-    "coral": _coral,
+    "ammonoids": _ammonite,
+    "trilobites": _trilobite,
+    "echinoids": _echinoid,
+    "shark_teeth": _shark_tooth,
+    "ferns": _fern,
+    "crinoids": _crinoid,
+    "brachiopods": _brachiopod,
+    "tabulate_corals": _coral,
+    "nautiloids": _nautiloid,
+    "bivalves": _bivalve,
 }
 CLASSES: tuple[str, ...] = tuple(DRAWERS)
 STONES = ((190, 175, 150), (150, 150, 145), (165, 120, 90), (110, 108, 112), (205, 195, 170))

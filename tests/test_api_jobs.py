@@ -9,7 +9,7 @@ from PIL import Image
 
 from tests import gallery
 
-JPEG = gallery.held_out("ammonite", 1)[0]
+JPEG = gallery.held_out("ammonoids", 1)[0]
 
 
 def photo(name="a.jpg", data=JPEG, kind="image/jpeg"):

@@ -1,35 +1,148 @@
-from rag.fusion import NO_SPECIMENS_WARNING, consensus, identify, label_vote
+"""Evidence fusion and local composition on a small fixed knowledge base."""
+
+import pytest
+
+from rag.compose import NO_SPECIMENS_WARNING, UNIDENTIFIED_WARNING, compose
+from rag.fusion import Calibration, combine, decide, image_evidence
+from rag.pipeline import model_info
+from tests.kb_fixture import KB
+
+CAL = Calibration()
+INFO = model_info("efficientnet-lite0", KB, CAL, None)
 
 
 def hit(label, score, id_=None):
-    return {"id": id_ or f"{label}-{score}", "label": label, "source": "s", "score": score}
+    return {"id": id_ or f"{label}-{score}", "label": label, "source": f"{label}/x.jpg",
+            "score": score}
 
 
-def test_vote_is_similarity_weighted():
-    votes = label_vote([hit("ammonite", 0.9), hit("trilobite", 0.6), hit("ammonite", 0.3)])
-    assert votes[0] == {"label": "ammonite", "score": round(1.2 / 1.8, 4)}
-    assert abs(sum(v["score"] for v in votes) - 1) < 1e-3
+def neighbours(*pairs):
+    """neighbours(("ammonoids", 5, 0.9), ...): count hits of one label at one similarity."""
+    return [hit(label, score, f"{label}-{score}-{i}")
+            for label, count, score in pairs for i in range(count)]
 
 
-def test_consensus_averages_views_of_one_specimen():
-    ranked = consensus([
-        [{"label": "ammonite", "score": 0.6}, {"label": "nautilus", "score": 0.4}],
-        [{"label": "ammonite", "score": 1.0}],
-        [],  # an image with no neighbours does not dilute the others
-    ])
-    assert ranked[0] == {"label": "ammonite", "score": 0.8}
-    assert ranked[1] == {"label": "nautilus", "score": 0.2}
+def result(hits_per_image, classes=None):
+    classes = classes or [[] for _ in hits_per_image]
+    return compose(hits_per_image, classes, KB, CAL, INFO)
 
 
-def test_identify_with_no_specimens_warns_how_to_ingest():
-    result = identify([[]], [[{"index": 69, "name": "trilobite", "score": 0.2}]])
-    assert result["identification"] is None and result["candidates"] == []
-    assert result["warnings"] == [NO_SPECIMENS_WARNING] and "paleon ingest" in result["warnings"][0]
-    assert result["per_image"][0]["encoder_classes"][0]["name"] == "trilobite"
+def test_confidence_falls_when_the_neighbours_disagree():
+    agree = image_evidence(neighbours(("ammonoids", 10, 0.85)), [], KB, CAL)
+    split = image_evidence(neighbours(("ammonoids", 5, 0.85), ("nautiloids", 5, 0.85)), [], KB,
+                           CAL)
+    assert agree.scores["ammonoids"] > 0.95
+    assert split.scores["ammonoids"] == pytest.approx(split.scores["nautiloids"])
+    assert split.scores["ammonoids"] < 0.5 < agree.scores["ammonoids"]
 
 
-def test_identify_dedupes_similar_specimens_across_images():
-    shared = hit("crinoid", 0.8, id_="spec-1")
-    result = identify([[shared], [shared, hit("crinoid", 0.5)]], [[], []])
-    assert result["identification"] == {"taxon": "crinoid", "confidence": 1.0}
-    assert [s["id"] for s in result["similar_specimens"]].count("spec-1") == 1
+def test_confidence_falls_with_similarity_towards_the_open_set():
+    confidences = [image_evidence(neighbours(("trilobites", 10, s)), [], KB, CAL).scores[
+        "trilobites"] for s in (0.9, 0.7, 0.62, 0.5)]
+    assert confidences == sorted(confidences, reverse=True)
+    assert confidences[2] == pytest.approx(0.5)  # at s0 a neighbour is a coin toss
+    assert confidences[3] < 0.1
+
+
+def test_similarity_weighting_favours_closer_neighbours():
+    evidence = image_evidence(neighbours(("ammonoids", 3, 0.9), ("nautiloids", 7, 0.7)), [], KB,
+                              CAL)
+    assert evidence.scores["ammonoids"] > evidence.scores["nautiloids"]
+
+
+def test_a_confident_taxon_is_identified_with_its_knowledge():
+    out = result([neighbours(("ammonite", 10, 0.88))])  # an alias resolves to the entry
+    ident = out.identification
+    assert ident.status == "identified" and ident.taxon_id == "ammonoids"
+    assert ident.taxon == "Ammonoids" and ident.rank == "subclass"
+    assert [t.name for t in ident.lineage] == ["Animalia", "Mollusca", "Cephalopoda", "Ammonoids"]
+    assert ident.geologic_range.first_ma == 409 and ident.geologic_range.periods[0] == "Devonian"
+    assert ident.description and ident.diagnostic_features and ident.references
+    assert ident.look_alikes[0].name == "Concretions"
+    assert "10 of the 10 nearest" in ident.explanation
+    assert out.candidates[0].taxon_id == "ammonoids" and out.warnings == []
+
+
+def test_split_evidence_rolls_up_to_the_common_ancestor():
+    out = result([neighbours(("ammonoids", 5, 0.85), ("nautiloids", 5, 0.84))])
+    ident = out.identification
+    assert ident.status == "rolled_up" and ident.taxon == "Cephalopoda" and ident.rank == "class"
+    assert ident.confidence >= CAL.threshold > out.candidates[0].confidence
+    assert [t.name for t in ident.lineage] == ["Animalia", "Mollusca", "Cephalopoda"]
+    # The range covers both groups: the oldest first appearance, the youngest last.
+    assert ident.geologic_range.first_ma == 495 and ident.geologic_range.last_ma == 0
+    assert "Ammonoids" in ident.description and "Nautiloids" in ident.description
+    assert {c.taxon_id for c in out.candidates[:2]} == {"ammonoids", "nautiloids"}
+
+
+def test_split_across_phyla_does_not_roll_up_to_a_kingdom():
+    out = result([neighbours(("trilobites", 5, 0.85), ("nautiloids", 5, 0.85))])
+    assert out.identification.status == "unidentified" and out.identification.taxon is None
+    assert UNIDENTIFIED_WARNING in out.warnings
+    assert {c.taxon_id for c in out.candidates[:2]} == {"trilobites", "nautiloids"}
+
+
+def test_nothing_similar_is_unidentified_and_may_not_be_a_fossil():
+    out = result([neighbours(("trilobites", 10, 0.45))])
+    assert out.identification.status == "unidentified"
+    assert out.per_image[0].unknown > CAL.unknown_not_fossil
+    assert any("may not be a fossil" in w and "resembles no reference" in w
+               for w in out.warnings)
+    assert out.candidates[0].taxon_id == "trilobites"  # the closest group is still given
+
+
+def test_pseudofossil_neighbours_warn_it_may_not_be_a_fossil():
+    out = result([neighbours(("concretions", 8, 0.8), ("ammonoids", 2, 0.8))])
+    assert out.identification.taxon_id == "concretions"
+    assert any("may not be a fossil" in w and "Concretions" in w for w in out.warnings)
+
+
+def test_imagenet_classes_add_weak_labelled_evidence():
+    hits = neighbours(("ammonoids", 5, 0.8), ("nautiloids", 5, 0.8))
+    classes = [{"index": 117, "name": "chambered nautilus", "score": 0.9},
+               {"index": 1, "name": "imagenet-1", "score": 0.05}]
+    without = image_evidence(hits, [], KB, CAL)
+    with_weak = image_evidence(hits, classes, KB, CAL)
+    gain = with_weak.scores["nautiloids"] - without.scores["nautiloids"]
+    assert 0 < gain <= CAL.weak_evidence_weight
+    assert with_weak.weak == [{"source": "imagenet", "imagenet_class": "chambered nautilus",
+                               "taxon_id": "nautiloids", "score": 0.9}]
+    assert sum(with_weak.scores.values()) + with_weak.unknown == pytest.approx(1)
+    out = result([hits], [classes])
+    assert out.per_image[0].weak_evidence[0].taxon_id == "nautiloids"
+
+
+def test_views_of_one_specimen_are_combined_and_kept_per_image():
+    good = neighbours(("trilobites", 10, 0.9))
+    blurry = neighbours(("trilobites", 4, 0.66), ("brachiopods", 6, 0.64))
+    out = result([good, good, blurry])
+    assert out.identification.taxon_id == "trilobites" and len(out.per_image) == 3
+    assert out.per_image[2].candidates[0].taxon_id == "brachiopods"
+    assert out.per_image[0].candidates[0].confidence > out.identification.confidence
+    evidence = combine([image_evidence(h, [], KB, CAL) for h in (good, blurry)])
+    assert decide(evidence, KB, CAL).key == "trilobites"
+
+
+def test_photos_that_disagree_are_flagged():
+    out = result([neighbours(("trilobites", 10, 0.9)), neighbours(("ammonoids", 10, 0.9))])
+    assert any("photos disagree" in w for w in out.warnings)
+
+
+def test_a_label_outside_the_knowledge_base_is_named_without_facts():
+    out = result([neighbours(("mystery_clam", 10, 0.9))])
+    assert out.identification.taxon == "mystery_clam" and out.identification.taxon_id is None
+    assert any("no knowledge-base entry" in w for w in out.warnings)
+
+
+def test_no_specimens_warns_how_to_ingest():
+    out = result([[]], [[{"index": 69, "name": "trilobite", "score": 0.2}]])
+    assert out.identification.status == "unidentified"
+    assert out.warnings == [NO_SPECIMENS_WARNING] and "paleon ingest" in out.warnings[0]
+    assert out.per_image[0].encoder_classes[0].name == "trilobite"
+
+
+def test_similar_specimens_are_deduplicated_across_images():
+    shared = hit("brachiopods", 0.8, id_="spec-1")
+    out = result([[shared], [shared, hit("brachiopods", 0.7)]])
+    assert [s.id for s in out.similar_specimens].count("spec-1") == 1
+    assert out.similar_specimens[0].taxon_id == "brachiopods"

@@ -37,7 +37,7 @@ def test_a_job_whose_worker_is_killed_is_retried(client, pro_user, redis, serve_
     assert classifier, "no classifier replica process found"
     with paused(classifier):  # the job's task will block mid-job, waiting for embeddings
         response = client.post("/classify-async/", headers=pro_user["headers"],
-                               files=[photo(data=gallery.held_out("trilobite", 1)[0])])
+                               files=[photo(data=gallery.held_out("trilobites", 1)[0])])
         job_id = response.json()["job_id"]
         deadline = time.monotonic() + 60
         while not redis.hget(job_key(job_id), "worker_pid"):

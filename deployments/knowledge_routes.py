@@ -1,0 +1,45 @@
+"""Knowledge-base routes: an entry by id, and search in plain words."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+from pydantic import BaseModel
+
+from auth.deps import CurrentUser
+from paleon.context import ServicesDep
+from paleon.errors import NotFound
+from rag.knowledge import Entry, load_knowledge
+
+router = APIRouter(prefix="/knowledge", tags=["knowledge"])
+
+
+class KnowledgeHit(BaseModel):
+    id: str
+    name: str
+    score: float  # cosine similarity of the MiniLM embeddings
+    entry: Entry
+
+
+@router.get("/search", response_model=list[KnowledgeHit])
+async def search(
+    user: CurrentUser,
+    state: ServicesDep,
+    q: Annotated[str, Query(min_length=2, max_length=500, description="Words, e.g. "
+                            "'coiled shell with frilly suture lines'")],
+    limit: Annotated[int, Query(ge=1, le=20)] = 5,
+) -> list[KnowledgeHit]:
+    kb = load_knowledge()
+    hits = await state.knowledge_search(q, limit)
+    return [KnowledgeHit(id=h["id"], name=h["name"], score=h["score"], entry=kb.by_id[h["id"]])
+            for h in hits if h["id"] in kb.by_id]
+
+
+@router.get("/{taxon_id}", response_model=Entry)
+async def entry(
+    user: CurrentUser,
+    taxon_id: Annotated[str, Path(max_length=64)],
+) -> Entry:
+    found = load_knowledge().resolve(taxon_id)
+    if found is None:
+        raise NotFound(f"No knowledge-base entry {taxon_id!r}.")
+    return found

@@ -1,0 +1,181 @@
+"""The local generator: the result composed from the evidence and the knowledge entries.
+
+No model writes text here: every sentence is a template over numbers from the evidence and
+facts from `fossils.yaml`.
+"""
+
+from rag.fusion import (
+    Calibration,
+    Decision,
+    ImageEvidence,
+    combine,
+    decide,
+    image_evidence,
+    pseudofossil_share,
+    ranked,
+)
+from rag.geology import periods_between
+from rag.knowledge import Entry, KnowledgeBase
+from rag.result import (
+    Candidate,
+    GeologicRangeOut,
+    Identification,
+    IdentificationResult,
+    ModelInfo,
+    PerImage,
+    SimilarSpecimen,
+)
+
+NO_SPECIMENS_WARNING = (
+    "No reference specimens are indexed yet, so nothing could be compared. "
+    "Ingest a gallery with `paleon ingest DIR` (DIR/<label>/*.jpg|png)."
+)
+UNIDENTIFIED_WARNING = (
+    "Nothing in the reference collection is similar enough to name this specimen; "
+    "`candidates` lists the closest groups."
+)
+NOT_A_FOSSIL_WARNING = (
+    "This may not be a fossil: {why}. Pseudofossils such as concretions and manganese "
+    "dendrites are often mistaken for fossils."
+)
+
+
+def candidates(scores: dict[str, float], kb: KnowledgeBase, n: int = 5) -> list[Candidate]:
+    out = []
+    for key, p in ranked(scores)[:n]:
+        entry = kb.by_id.get(key)
+        out.append(Candidate(taxon_id=entry.id if entry else None,
+                             taxon=entry.name if entry else key,
+                             rank=entry.rank if entry else None, confidence=round(p, 4)))
+    return out
+
+
+def _similar(hits: list[dict], kb: KnowledgeBase) -> list[SimilarSpecimen]:
+    out = []
+    for hit in hits:
+        entry = kb.resolve(hit["label"])
+        out.append(SimilarSpecimen(id=hit["id"], label=hit["label"], score=hit["score"],
+                                   source=hit["source"], taxon_id=entry.id if entry else None))
+    return out
+
+
+def _from_entry(entry: Entry, decision: Decision, explanation: str) -> Identification:
+    return Identification(
+        status="identified", taxon=entry.name, taxon_id=entry.id,
+        scientific_name=entry.scientific_name, rank=entry.rank, lineage=entry.lineage,
+        confidence=round(decision.confidence, 4),
+        geologic_range=GeologicRangeOut(**entry.range.model_dump()),
+        description=entry.description, diagnostic_features=entry.diagnostic_features,
+        look_alikes=entry.look_alikes, references=entry.references, explanation=explanation)
+
+
+def _rolled_up(name: str, decision: Decision, evidence: ImageEvidence, kb: KnowledgeBase,
+               explanation: str) -> Identification:
+    members = kb.descendants(name)
+    first = max(e.range.first_ma for e in members)
+    last = min(e.range.last_ma for e in members)
+    inside = [kb.by_id[key].name for key, p in ranked(evidence.scores)
+              if key in kb.by_id and any(t.name == name for t in kb.by_id[key].lineage)
+              and p >= 0.05]
+    description = (
+        f"{name} ({kb.ranks[name]}). The photos fit several groups within it "
+        f"({', '.join(inside)}), and none of them on its own confidently. The knowledge base "
+        f"holds {len(members)} group(s) in {name}: {', '.join(e.name for e in members)}.")
+    return Identification(
+        status="rolled_up", taxon=name, scientific_name=name, rank=kb.ranks[name],
+        lineage=kb.lineage(name), confidence=round(decision.confidence, 4),
+        geologic_range=GeologicRangeOut(first_ma=first, last_ma=last,
+                                        periods=periods_between(first, last)),
+        description=description,
+        look_alikes=[look for e in members if e.name in inside for look in e.look_alikes
+                     if look.name not in inside][:5],
+        references=list(dict.fromkeys(r for e in members if e.name in inside
+                                      for r in e.references))[:5],
+        explanation=explanation)
+
+
+def _explain(decision: Decision, evidence: ImageEvidence, hits: list[list[dict]],
+             kb: KnowledgeBase, cal: Calibration) -> str:
+    top = ranked(evidence.scores)
+    named = [(kb.by_id[k].name if k in kb.by_id else k, p) for k, p in top[:3]]
+    if decision.status == "identified":
+        matching = sum(1 for image in hits for hit in image
+                       if kb.resolve(hit["label"]) and kb.resolve(hit["label"]).id == decision.key
+                       or hit["label"] == decision.key)
+        total = sum(len(image) for image in hits)
+        best = f"; the closest is {evidence.best_similarity:.2f} similar (cosine)" \
+            if evidence.best_similarity is not None else ""
+        return (f"{matching} of the {total} nearest reference specimens across {len(hits)} "
+                f"photo(s) are {named[0][0]}{best}. Confidence {decision.confidence:.0%}.")
+    split = " and ".join(f"{name} ({p:.0%})" for name, p in named[:2])
+    if decision.status == "rolled_up":
+        return (f"The evidence is split between {split}; no single group reaches "
+                f"{cal.threshold:.0%}, but together they are {kb.ranks[decision.key]} "
+                f"{decision.key} at {decision.confidence:.0%}.")
+    return (f"No group reaches {cal.threshold:.0%} confidence"
+            + (f"; the closest are {split}." if named else ".")
+            + f" The open-set share (nothing indexed fits) is {evidence.unknown:.0%}.")
+
+
+def _warnings(decision: Decision, evidence: ImageEvidence, per_image: list[ImageEvidence],
+              hits: list[list[dict]], kb: KnowledgeBase, cal: Calibration) -> list[str]:
+    if not any(hits):
+        return [NO_SPECIMENS_WARNING]
+    warnings = []
+    if decision.status == "unidentified":
+        warnings.append(UNIDENTIFIED_WARNING)
+    pseudo = pseudofossil_share(evidence.scores, kb)
+    if pseudo >= cal.not_fossil:
+        names = [kb.by_id[k].name for k, p in ranked(evidence.scores)
+                 if k in kb.by_id and kb.by_id[k].kind == "pseudofossil" and p >= 0.05]
+        warnings.append(NOT_A_FOSSIL_WARNING.format(
+            why=f"it looks like {', '.join(names)} ({pseudo:.0%})"))
+    elif evidence.unknown >= cal.unknown_not_fossil:
+        warnings.append(NOT_A_FOSSIL_WARNING.format(
+            why=f"it resembles no reference fossil (best similarity "
+                f"{evidence.best_similarity:.2f})"))
+    tops = {ranked(image.scores)[0][0] for image in per_image if image.scores
+            and ranked(image.scores)[0][1] >= cal.threshold}
+    if len(tops) > 1:
+        names = sorted(kb.by_id[k].name if k in kb.by_id else k for k in tops)
+        warnings.append(f"The photos disagree ({', '.join(names)}): are they all of one "
+                        "specimen? They are combined as views of one.")
+    if decision.status == "identified" and decision.key not in kb.by_id:
+        warnings.append(f"{decision.key!r} is a reference label with no knowledge-base entry, "
+                        "so no description, range or look-alikes are given.")
+    return warnings
+
+
+def compose(hits: list[list[dict]], classes: list[list[dict]], kb: KnowledgeBase,
+            cal: Calibration, model: ModelInfo) -> IdentificationResult:
+    """The whole local result for one job: photos' neighbours and encoder classes in."""
+    per_image = [image_evidence(h, c, kb, cal) for h, c in zip(hits, classes, strict=True)]
+    evidence = combine(per_image)
+    decision = decide(evidence, kb, cal)
+    explanation = _explain(decision, evidence, hits, kb, cal)
+    if decision.status == "identified" and decision.key in kb.by_id:
+        identification = _from_entry(kb.by_id[decision.key], decision, explanation)
+    elif decision.status == "identified":
+        identification = Identification(status="identified", taxon=decision.key,
+                                        confidence=round(decision.confidence, 4),
+                                        explanation=explanation)
+    elif decision.status == "rolled_up":
+        identification = _rolled_up(decision.key, decision, evidence, kb, explanation)
+    else:
+        identification = Identification(status="unidentified",
+                                         confidence=round(decision.confidence, 4),
+                                         explanation=explanation)
+    similar = sorted((s for image in hits for s in image), key=lambda h: -h["score"])
+    return IdentificationResult(
+        identification=identification,
+        candidates=candidates(evidence.scores, kb),
+        similar_specimens=_similar(list({h["id"]: h for h in reversed(similar)}.values())[::-1]
+                                   [:10], kb),
+        per_image=[PerImage(index=i, candidates=candidates(e.scores, kb),
+                            unknown=round(e.unknown, 4), best_similarity=e.best_similarity,
+                            similar_specimens=_similar(h, kb), encoder_classes=c,
+                            weak_evidence=e.weak)
+                   for i, (e, h, c) in enumerate(zip(per_image, hits, classes, strict=True))],
+        model=model,
+        warnings=_warnings(decision, evidence, per_image, hits, kb, cal),
+    )

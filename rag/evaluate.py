@@ -1,0 +1,154 @@
+"""Measure identification on a labelled folder: top-1/top-5, per-class recall, confusion,
+calibration (ECE, NLL), and optionally fit the fusion temperature."""
+
+import hashlib
+import math
+import uuid
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+
+from rag.compose import compose
+from rag.encoders import ImageEncoder
+from rag.fusion import Calibration, combine, image_evidence, label_key
+from rag.ingest import ingest_photos, scan
+from rag.knowledge import KnowledgeBase
+from rag.pipeline import model_info
+from rag.specimens import SpecimenIndex
+
+TEMPERATURES = (0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.08, 0.1, 0.15, 0.2)
+
+
+@dataclass
+class Query:
+    label: str  # the label key: knowledge-base id when the folder names an entry
+    id: str
+    hits: list[dict]
+    classes: list[dict]
+
+
+@dataclass
+class EvalReport:
+    queries: int
+    references: int
+    top1: float
+    top5: float
+    per_class_recall: dict[str, float]
+    confusion: dict[str, dict[str, int]]  # true label → predicted top-1 → count
+    outcomes: dict[str, int]  # identified / rolled_up / unidentified
+    ece: float  # expected calibration error of the top-1 confidence, 10 bins
+    nll: float  # mean negative log-likelihood of the true label
+    calibration: dict[str, float]
+    fitted_temperature: float | None = None
+    fitted_nll: float | None = None
+    unreadable: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def split(photos: list[tuple[str, Path]], holdout: float) -> tuple[list, list]:
+    """Per label, every photo whose hash falls below `holdout` is a query: stable, no seed."""
+    references, queries = [], []
+    for label, path in photos:
+        bucket = int(hashlib.sha256(f"{label}/{path.name}".encode()).hexdigest()[:8], 16)
+        (queries if bucket / 0xFFFFFFFF < holdout else references).append((label, path))
+    return references, queries
+
+
+def _search(photos: list[tuple[str, Path]], encoder: ImageEncoder, index: SpecimenIndex,
+            kb: KnowledgeBase, k: int, progress: bool) -> tuple[list[Query], list[str]]:
+    out, unreadable = [], []
+    for label, path in tqdm(photos, unit="photo", desc="eval", disable=not progress):
+        data = path.read_bytes()
+        own_id = hashlib.sha256(data).hexdigest()[:32]
+        try:
+            (encoded,) = encoder.encode([data])
+        except Exception as exc:  # one bad photo must not stop the run
+            unreadable.append(f"{path}: {type(exc).__name__}")
+            continue
+        (hits,) = index.search([encoded.embedding], k + 1)
+        hits = [hit for hit in hits if hit["id"] != own_id][:k]  # never find itself
+        out.append(Query(label_key(kb, label), own_id, hits, encoded.top_classes))
+    return out, unreadable
+
+
+def score(queries: list[Query], kb: KnowledgeBase, cal: Calibration, encoder: str,
+          references: int) -> EvalReport:
+    info = model_info(encoder, kb, cal, None)
+    top1 = top5 = 0
+    confusion: dict[str, Counter] = defaultdict(Counter)
+    outcomes: Counter = Counter()
+    bins: dict[int, list[tuple[float, bool]]] = defaultdict(list)
+    nll = 0.0
+    for q in queries:
+        result = compose([q.hits], [q.classes], kb, cal, info)
+        keys = [c.taxon_id or c.taxon for c in result.candidates]
+        predicted = keys[0] if keys else "(nothing)"
+        confidence = result.candidates[0].confidence if result.candidates else 0.0
+        correct = predicted == q.label
+        top1 += correct
+        top5 += q.label in keys[:5]
+        confusion[q.label][predicted] += 1
+        outcomes[result.identification.status] += 1
+        bins[min(int(confidence * 10), 9)].append((confidence, correct))
+        nll += _nll(q, kb, cal)
+    n = max(len(queries), 1)
+    ece = sum(abs(sum(c for c, _ in b) / len(b) - sum(ok for _, ok in b) / len(b)) * len(b)
+              for b in bins.values()) / n
+    recall = {label: round(row[label] / sum(row.values()), 4)
+              for label, row in sorted(confusion.items())}
+    return EvalReport(
+        queries=len(queries), references=references, top1=round(top1 / n, 4),
+        top5=round(top5 / n, 4), per_class_recall=recall,
+        confusion={label: dict(row) for label, row in sorted(confusion.items())},
+        outcomes=dict(outcomes), ece=round(ece, 4), nll=round(nll / n, 4),
+        calibration=cal.model_dump())
+
+
+def _nll(q: Query, kb: KnowledgeBase, cal: Calibration) -> float:
+    evidence = combine([image_evidence(q.hits, q.classes, kb, cal)])
+    return -math.log(max(evidence.scores.get(q.label, 0.0), 1e-6))
+
+
+def fit_temperature(queries: list[Query], kb: KnowledgeBase,
+                    cal: Calibration) -> tuple[float, float]:
+    """Temperature scaling: the T of TEMPERATURES with the lowest held-out NLL."""
+    def mean_nll(t: float) -> float:
+        trial = cal.model_copy(update={"temperature": t})
+        return sum(_nll(q, kb, trial) for q in queries) / max(len(queries), 1)
+    best = min(TEMPERATURES, key=mean_nll)
+    return best, round(mean_nll(best), 4)
+
+
+def evaluate(root: Path, encoder: ImageEncoder, index: SpecimenIndex, kb: KnowledgeBase,
+             cal: Calibration, *, k: int, holdout: float | None = None, calibrate: bool = False,
+             progress: bool = True) -> EvalReport:
+    """Without `holdout`, DIR is queried against the indexed specimens; with it, DIR is
+    split into references (indexed into a temporary collection, dropped after) and queries."""
+    if holdout is not None and not 0 < holdout < 1:
+        raise ValueError(f"--holdout is a fraction between 0 and 1, not {holdout}")
+    photos = scan(root)
+    if not photos:
+        raise ValueError(f"{root} holds no photos in <label>/ sub-folders")
+    if holdout is None:
+        queries, unreadable = _search(photos, encoder, index, kb, k, progress)
+        references = index.count()
+    else:
+        reference_photos, query_photos = split(photos, holdout)
+        if not reference_photos or not query_photos:
+            raise ValueError(f"holdout {holdout} leaves no references or no queries")
+        index = SpecimenIndex(index.client, index.dim, f"eval_{uuid.uuid4().hex[:12]}")
+        try:
+            report = ingest_photos(root, reference_photos, encoder, index, progress=progress)
+            queries, unreadable = _search(query_photos, encoder, index, kb, k, progress)
+            references = report.total_in_index
+        finally:
+            index.client.drop_collection(index.collection)
+    result = score(queries, kb, cal, encoder.name, references)
+    result.unreadable = unreadable
+    if calibrate:
+        result.fitted_temperature, result.fitted_nll = fit_temperature(queries, kb, cal)
+    return result

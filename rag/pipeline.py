@@ -1,0 +1,60 @@
+"""One job's identification: local composition, then the vision model when one is set."""
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from importlib.metadata import version
+
+from rag.compose import compose
+from rag.fusion import Calibration
+from rag.knowledge import KnowledgeBase
+from rag.result import IdentificationResult, ModelInfo
+from rag.text import MiniLMTextEncoder
+from rag.vision_model import VisionModel, VisionModelError, refine
+
+log = logging.getLogger("paleon.pipeline")
+
+DocumentsFn = Callable[[list[str]], Awaitable[list[dict]]]
+
+
+def model_info(encoder: str, kb: KnowledgeBase, cal: Calibration,
+               vision: VisionModel | None) -> ModelInfo:
+    return ModelInfo(
+        encoder=encoder, knowledge=f"{len(kb)} entries, sha256:{kb.digest[:12]}",
+        text_encoder=MiniLMTextEncoder.name,
+        generator="openai-compatible" if vision else "local",
+        generator_model=vision.model if vision else None,
+        calibration=cal.model_dump(), version=version("paleon"))
+
+
+def context_ids(result: IdentificationResult, kb: KnowledgeBase) -> list[str]:
+    """Entries worth showing a vision model: the candidates and their look-alikes."""
+    ids = [c.taxon_id for c in result.candidates if c.taxon_id]
+    for key in ids[:2]:
+        ids += [entry.id for look in kb.by_id[key].look_alikes
+                if (entry := kb.resolve(look.name))]
+    return list(dict.fromkeys(ids))[:10]
+
+
+async def identify(images: list[bytes], hits: list[list[dict]], classes: list[list[dict]], *,
+                   encoder: str, kb: KnowledgeBase, cal: Calibration,
+                   documents: DocumentsFn, vision: VisionModel | None = None,
+                   vision_budget_s: float | None = None) -> dict:
+    """The job's result as JSON-ready data (rag.result.IdentificationResult).
+
+    `vision_budget_s` bounds the vision model, retries included, so that a slow provider
+    costs the user the refinement, never the job."""
+    local = compose(hits, classes, kb, cal, model_info(encoder, kb, cal, vision))
+    if vision is None or not any(hits):
+        return local.model_dump(mode="json")
+    try:
+        docs = await documents(context_ids(local, kb))
+        answer = await asyncio.wait_for(vision.answer(images, local, docs, kb), vision_budget_s)
+        return refine(local, answer, kb).model_dump(mode="json")
+    except TimeoutError:
+        reason = "the vision model did not answer in time"
+    except VisionModelError as exc:
+        reason = str(exc)
+    log.warning("vision model not used: %s", reason)
+    warnings = [*local.warnings, f"The retrieval result is shown: {reason}."]
+    return local.model_copy(update={"warnings": warnings}).model_dump(mode="json")

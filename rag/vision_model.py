@@ -1,0 +1,140 @@
+"""The optional generator: an OpenAI-compatible vision model reasons over the evidence.
+
+The photos (downscaled, as data URLs), the retrieval evidence and the knowledge documents
+go in; a JSON answer constrained by a JSON schema comes back and is validated with pydantic.
+The named taxon must be a knowledge-base entry. Any failure leaves the local result standing,
+with a warning that says what went wrong (never the key, never the provider's message body).
+"""
+
+import base64
+import io
+import json
+import logging
+
+import openai
+from PIL import Image
+from pydantic import BaseModel, Field, ValidationError
+
+from rag.knowledge import KnowledgeBase
+from rag.result import GeologicRangeOut, Identification, IdentificationResult
+
+log = logging.getLogger("paleon.vision_model")
+# The SDK's DEBUG records carry whole requests (the photos as base64): never below INFO.
+logging.getLogger("openai").setLevel(max(logging.INFO, logging.getLogger("openai").level))
+
+SYSTEM = (
+    "You are a paleontologist identifying a fossil from 1-5 photos of one specimen. "
+    "Reference-collection evidence and knowledge-base entries are given; use them, and "
+    "answer with the knowledge-base id of the group the specimen belongs to. "
+    "Pseudofossil entries (concretions, dendrites, ...) are valid answers when the object is "
+    "not a fossil. Confidence is your probability that the id is right."
+)
+
+
+class VisionAnswer(BaseModel):
+    taxon_id: str = Field(max_length=64)
+    confidence: float = Field(ge=0, le=1)
+    rationale: str = Field(max_length=2000)
+    observed_features: list[str] = Field(default=[], max_length=12)
+
+
+class VisionModelError(Exception):
+    """The vision model gave no usable answer; the message is safe to show a user."""
+
+
+def answer_schema(kb: KnowledgeBase) -> dict:
+    """Structured-output schema (strict mode: every property required, nothing extra)."""
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["taxon_id", "confidence", "rationale", "observed_features"],
+        "properties": {
+            "taxon_id": {"type": "string", "enum": sorted(kb.by_id)},
+            "confidence": {"type": "number"},
+            "rationale": {"type": "string"},
+            "observed_features": {"type": "array", "items": {"type": "string"}},
+        },
+    }
+
+
+def data_url(image: bytes, side: int) -> str:
+    with Image.open(io.BytesIO(image)) as photo:
+        photo = photo.convert("RGB")
+        photo.thumbnail((side, side), Image.Resampling.LANCZOS)
+        buffer = io.BytesIO()
+        photo.save(buffer, format="JPEG", quality=85)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def evidence_text(local: IdentificationResult, documents: list[dict]) -> str:
+    candidates = "\n".join(f"- {c.taxon_id or c.taxon}: {c.confidence:.2f}"
+                           for c in local.candidates) or "- none"
+    similar = "\n".join(f"- {s.label} (similarity {s.score:.2f})"
+                        for s in local.similar_specimens[:8]) or "- none"
+    knowledge = "\n".join(f"[{d['id']}] {d['document']}" for d in documents)
+    return (f"Retrieval candidates (calibrated confidence):\n{candidates}\n\n"
+            f"Most similar reference specimens:\n{similar}\n\n"
+            f"Retrieval's answer: {local.identification.status} "
+            f"{local.identification.taxon_id or local.identification.taxon or ''}\n\n"
+            f"Knowledge-base entries:\n{knowledge}")
+
+
+class VisionModel:
+    """One client per process: the SDK retries 429, 5xx and timeouts with backoff."""
+
+    def __init__(self, api_key: str, base_url: str, model: str, timeout_s: float,
+                 max_retries: int, image_side: int):
+        self.model = model
+        self.image_side = image_side
+        self.client = openai.AsyncOpenAI(api_key=api_key, base_url=base_url,
+                                         timeout=timeout_s, max_retries=max_retries)
+
+    async def answer(self, images: list[bytes], local: IdentificationResult,
+                     documents: list[dict], kb: KnowledgeBase) -> VisionAnswer:
+        content = [{"type": "text", "text": evidence_text(local, documents)}]
+        content += [{"type": "image_url",
+                     "image_url": {"url": data_url(image, self.image_side), "detail": "auto"}}
+                    for image in images]
+        try:
+            response = await self.client.chat.completions.create(
+                model=self.model,
+                messages=[{"role": "system", "content": SYSTEM},
+                          {"role": "user", "content": content}],
+                response_format={"type": "json_schema", "json_schema": {
+                    "name": "fossil_identification", "strict": True,
+                    "schema": answer_schema(kb)}},
+                temperature=0,
+            )
+        except openai.APITimeoutError as exc:
+            raise VisionModelError("the vision model timed out") from exc
+        except openai.APIStatusError as exc:
+            raise VisionModelError(f"the vision model answered HTTP {exc.status_code}") from exc
+        except openai.APIError as exc:  # connection errors, unparseable responses
+            raise VisionModelError(f"the vision model was unreachable ({type(exc).__name__})"
+                                   ) from exc
+        text = response.choices[0].message.content if response.choices else None
+        try:
+            return VisionAnswer.model_validate(json.loads(text or ""))
+        except (json.JSONDecodeError, ValidationError) as exc:
+            raise VisionModelError("the vision model's answer did not match the schema") from exc
+
+
+def refine(local: IdentificationResult, answer: VisionAnswer,
+           kb: KnowledgeBase) -> IdentificationResult:
+    """The vision model's pick, grounded in its knowledge-base entry; else the local result."""
+    entry = kb.by_id.get(answer.taxon_id)
+    if entry is None:
+        raise VisionModelError(f"the vision model named {answer.taxon_id[:64]!r}, which is not "
+                               "in the knowledge base")
+    evidence = next((c.confidence for c in local.candidates if c.taxon_id == entry.id), 0.0)
+    identification = Identification(
+        status="identified", taxon=entry.name, taxon_id=entry.id,
+        scientific_name=entry.scientific_name, rank=entry.rank, lineage=entry.lineage,
+        confidence=round(answer.confidence, 4), source="vision-model",
+        geologic_range=GeologicRangeOut(**entry.range.model_dump()),
+        description=entry.description, diagnostic_features=entry.diagnostic_features,
+        look_alikes=entry.look_alikes, references=entry.references,
+        explanation=f"{answer.rationale} (Retrieval alone gave {entry.name} {evidence:.0%}; "
+                    f"it said: {local.identification.explanation})",
+        observed_features=answer.observed_features)
+    return local.model_copy(update={"identification": identification})

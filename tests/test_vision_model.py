@@ -1,0 +1,130 @@
+"""The OpenAI-compatible generator against a loopback Chat Completions server."""
+
+import asyncio
+import base64
+import io
+import json
+import logging
+
+import pytest
+from PIL import Image
+
+from rag import pipeline
+from rag.fusion import Calibration
+from rag.vision_model import VisionModel
+from tests import gallery
+from tests.fake_openai import FakeOpenAI
+from tests.kb_fixture import KB
+
+API_KEY = "sk-test-do-not-leak-0123456789"
+PHOTO = gallery.held_out("nautiloids", 1)[0]
+# Retrieval alone: ammonoids, confidently.
+HITS = [[{"id": f"a{i}", "label": "ammonoids", "source": "ammonoids/a.jpg", "score": 0.85}
+         for i in range(10)]]
+GOOD = json.dumps({"taxon_id": "nautiloids", "confidence": 0.82,
+                   "rationale": "Smooth shell with simple, gently curved septa.",
+                   "observed_features": ["simple sutures", "smooth shell"]})
+
+
+@pytest.fixture
+def fake():
+    server = FakeOpenAI()
+    yield server
+    server.close()
+
+
+def identify(fake, timeout_s=5.0, retries=2, budget=None):
+    vision = VisionModel(API_KEY, fake.url, "fake-vision", timeout_s, retries, image_side=128)
+
+    async def documents(ids):
+        return [{"id": i, "name": KB.by_id[i].name, "document": f"about {i}"} for i in ids]
+
+    return asyncio.run(pipeline.identify(
+        [PHOTO], HITS, [[]], encoder="efficientnet-lite0", kb=KB, cal=Calibration(),
+        documents=documents, vision=vision, vision_budget_s=budget))
+
+
+def test_a_good_answer_refines_the_identification(fake):
+    fake.script = [("answer", GOOD)]
+    result = identify(fake)
+    ident = result["identification"]
+    assert ident["source"] == "vision-model" and ident["taxon_id"] == "nautiloids"
+    assert ident["confidence"] == 0.82 and ident["observed_features"] == ["simple sutures",
+                                                                          "smooth shell"]
+    assert ident["description"] == KB.by_id["nautiloids"].description  # grounded in the KB
+    assert "Retrieval alone gave Nautiloids" in ident["explanation"]
+    assert result["candidates"][0]["taxon_id"] == "ammonoids"  # the evidence is kept
+    assert result["model"]["generator"] == "openai-compatible"
+    assert result["model"]["generator_model"] == "fake-vision" and result["warnings"] == []
+
+    (request,) = fake.requests
+    assert request["headers"]["authorization"] == f"Bearer {API_KEY}"
+    body = request["body"]
+    assert body["model"] == "fake-vision"
+    schema = body["response_format"]["json_schema"]
+    assert schema["strict"] is True
+    assert schema["schema"]["properties"]["taxon_id"]["enum"] == sorted(KB.by_id)
+    parts = body["messages"][1]["content"]
+    text = parts[0]["text"]
+    assert "ammonoids: " in text and "[ammonoids] about ammonoids" in text
+    assert "[concretions]" in text  # a look-alike of the candidates is retrieved too
+    url = parts[1]["image_url"]["url"]
+    assert url.startswith("data:image/jpeg;base64,")
+    sent = Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1])))
+    assert max(sent.size) <= 128  # downscaled
+
+
+@pytest.mark.parametrize("content, reason", [
+    ("this is not JSON {", "did not match the schema"),
+    (json.dumps({"taxon_id": "nautiloids", "confidence": 7, "rationale": "x",
+                 "observed_features": []}), "did not match the schema"),
+    (json.dumps({"taxon_id": "unicorns", "confidence": 0.9, "rationale": "x",
+                 "observed_features": []}), "'unicorns', which is not in the knowledge base"),
+])
+def test_an_unusable_answer_leaves_the_local_result(fake, content, reason):
+    fake.script = [("answer", content)]
+    result = identify(fake)
+    assert result["identification"]["source"] == "retrieval"
+    assert result["identification"]["taxon_id"] == "ammonoids"
+    (warning,) = result["warnings"]
+    assert warning.startswith("The retrieval result is shown: ") and reason in warning
+
+
+def test_rate_limited_then_answered(fake):
+    fake.script = [("status", 429), ("status", 503), ("answer", GOOD)]
+    result = identify(fake, retries=2)
+    assert result["identification"]["source"] == "vision-model"
+    assert len(fake.requests) == 3
+
+
+def test_persistent_errors_fall_back_with_a_warning(fake):
+    fake.script = [("status", 500)]
+    result = identify(fake, retries=1)
+    assert len(fake.requests) == 2  # one try and one retry
+    assert result["identification"]["source"] == "retrieval"
+    assert result["warnings"] == ["The retrieval result is shown: the vision model answered "
+                                  "HTTP 500."]
+
+
+def test_a_timeout_falls_back(fake):
+    fake.script = [("sleep", 3.0, GOOD)]
+    result = identify(fake, timeout_s=0.3, retries=0)
+    assert result["identification"]["source"] == "retrieval"
+    assert result["warnings"] == ["The retrieval result is shown: the vision model timed out."]
+
+
+def test_the_job_budget_bounds_the_vision_model(fake):
+    fake.script = [("sleep", 3.0, GOOD)]
+    result = identify(fake, timeout_s=10, retries=2, budget=0.3)
+    assert result["identification"]["source"] == "retrieval"
+    assert "did not answer in time" in result["warnings"][0]
+
+
+def test_the_api_key_never_reaches_results_or_logs(fake, caplog):
+    caplog.set_level(logging.DEBUG)
+    fake.script = [("status", 429), ("answer", "not json")]
+    result = identify(fake, retries=1)
+    assert API_KEY not in json.dumps(result)
+    assert API_KEY not in caplog.text
+    assert base64.b64encode(PHOTO[:30]).decode()[:20] not in caplog.text  # no photo bytes
+    assert "vision model not used" in caplog.text
