@@ -98,20 +98,27 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_ingest(args: argparse.Namespace) -> int:
     from rag.encoders import build_encoder
     from rag.ingest import ingest
+    from rag.knowledge import load_knowledge
+    from rag.knowledge.index import KnowledgeIndex
     from rag.specimens import SpecimenIndex, connect
+    from rag.text import MiniLMTextEncoder
 
     settings = Settings()
     started, _ = _ensure_services(settings)
     try:
         encoder = build_encoder(args.encoder, threads=os.cpu_count())
         token = settings.milvus_token.get_secret_value() if settings.milvus_token else ""
-        index = SpecimenIndex(connect(settings.milvus_uri, token), dim=encoder.dim)
+        client = connect(settings.milvus_uri, token)
+        index = SpecimenIndex(client, dim=encoder.dim)
         report = ingest(Path(args.folder), encoder, index, batch_size=args.batch_size)
+        knowledge = KnowledgeIndex(client, MiniLMTextEncoder()).sync(load_knowledge())
     finally:
         for process in reversed(started):
             sidecars.stop(process)
     print(f"found {report.found} photos in {len(report.labels)} labels; added {report.added}, "
           f"already present {report.already_present}; index holds {report.total_in_index}")
+    print(f"knowledge base: {knowledge['entries']} entries, {knowledge['embedded']} embedded, "
+          f"{knowledge['removed']} removed")
     for problem in report.unreadable:
         print(f"skipped unreadable {problem}", file=sys.stderr)
     return 0

@@ -2,6 +2,8 @@
 
 import pytest
 
+from rag.knowledge import load_knowledge
+from rag.result import IdentificationResult
 from tests import gallery
 from tests.conftest import run_cli
 from tests.test_api_jobs import photo, wait_for
@@ -38,37 +40,45 @@ def test_held_out_photos_are_identified(client, pro_user, ingested):
     for job_id, label in submitted.items():
         job = wait_for(client, job_id, pro_user["headers"], timeout=120)
         assert job["status"] == "completed", job
-        result = job["result"]
-        assert len(result["per_image"][0]["similar_specimens"]) == 5
-        assert result["warnings"] == []
-        correct += result["identification"]["taxon"] == label
+        result = IdentificationResult.model_validate(job["result"])
+        assert len(result.per_image[0].similar_specimens) == 10  # TOP_K
+        assert result.warnings == []
+        correct += result.identification.taxon_id == label
     assert correct / len(submitted) >= 0.9, f"top-1 {correct}/{len(submitted)}"
 
 
 def test_several_views_of_one_specimen_give_one_identification(client, pro_user, ingested):
-    views = [photo(f"view-{i}.jpg", data) for i, data in enumerate(gallery.held_out("fern", 3))]
+    views = [photo(f"view-{i}.jpg", data) for i, data in enumerate(gallery.held_out("ferns", 3))]
     response = client.post("/classify-async/", headers=pro_user["headers"], files=views)
     job = wait_for(client, response.json()["job_id"], pro_user["headers"])
     result = job["result"]
     assert len(result["per_image"]) == 3
-    assert result["identification"]["taxon"] == "fern"
-    assert result["candidates"][0]["label"] == "fern"
+    ident = result["identification"]
+    assert ident["status"] == "identified" and ident["taxon_id"] == "ferns"
+    assert ident["taxon"] == "Ferns" and ident["rank"] and ident["lineage"][0]["name"] == "Plantae"
+    assert ident["geologic_range"]["periods"] and ident["geologic_range"]["first_ma"] > 300
+    assert ident["description"] and ident["diagnostic_features"] and ident["look_alikes"]
+    assert ident["references"] and 0.6 <= ident["confidence"] <= 1
+    assert result["candidates"][0]["taxon_id"] == "ferns" and len(result["candidates"]) <= 5
     top = result["similar_specimens"][0]
-    assert top["label"] == "fern" and top["source"].startswith("fern/") and 0 < top["score"] <= 1
+    assert top["label"] == "ferns" and top["source"].startswith("ferns/") and 0 < top["score"] <= 1
+    assert result["model"]["generator"] == "local"
+    assert result["model"]["encoder"] == "efficientnet-lite0"
+    assert result["model"]["knowledge"].startswith(f"{len(load_knowledge())} entries")
 
 
 def test_cli_classify_prints_the_result(serve_app, pro_user, ingested, tmp_path):
     import json
 
     photo_path = tmp_path / "echinoid.jpg"
-    photo_path.write_bytes(gallery.held_out("echinoid", 1)[0])
+    photo_path.write_bytes(gallery.held_out("echinoids", 1)[0])
     token = pro_user["headers"]["Authorization"].removeprefix("Bearer ")
     done = run_cli("classify", str(photo_path), "--url", serve_app,
                    env={"PALEON_TOKEN": token})
     assert done.returncode == 0, done.stderr
     job = json.loads(done.stdout)
     assert job["status"] == "completed"
-    assert job["result"]["identification"]["taxon"] == "echinoid"
+    assert job["result"]["identification"]["taxon_id"] == "echinoids"
 
 
 def test_cli_classify_logs_in_with_email(serve_app, pro_user, ingested, tmp_path):
@@ -78,10 +88,36 @@ def test_cli_classify_logs_in_with_email(serve_app, pro_user, ingested, tmp_path
                       "--email", pro_user["email"], env={"PALEON_PASSWORD": "wrong-password"})
     assert refused.returncode != 0 and ".jpg" in refused.stderr
     photo_path = tmp_path / "fern.jpg"
-    photo_path.write_bytes(gallery.held_out("fern", 1)[0])
+    photo_path.write_bytes(gallery.held_out("ferns", 1)[0])
     wrong = run_cli("classify", str(photo_path), "--url", serve_app,
                     "--email", pro_user["email"], env={"PALEON_PASSWORD": "wrong-password"})
     assert wrong.returncode != 0 and "login failed" in wrong.stderr
     right = run_cli("classify", str(photo_path), "--url", serve_app,
                     "--email", pro_user["email"], env={"PALEON_PASSWORD": pro_user["password"]})
     assert right.returncode == 0, right.stderr
+
+
+def test_the_result_schema_is_in_the_openapi_document(client):
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    fields = schemas["IdentificationResult"]["properties"]
+    assert {"identification", "candidates", "similar_specimens", "per_image", "model",
+            "warnings"} <= set(fields)
+    assert {"taxon", "rank", "lineage", "confidence", "geologic_range", "description",
+            "diagnostic_features", "look_alikes", "references"} <= set(
+        schemas["Identification"]["properties"])
+
+
+def test_knowledge_entries_and_search(client, user):
+    headers = user["headers"]
+    entry = client.get("/knowledge/ammonite", headers=headers)  # an alias
+    assert entry.status_code == 200 and entry.json()["id"] == "ammonoids"
+    missing = client.get("/knowledge/unicorns", headers=headers)
+    assert missing.status_code == 404 and "unicorns" in missing.json()["detail"]
+    found = client.get("/knowledge/search", headers=headers,
+                       params={"q": "insect preserved in fossil resin", "limit": 3})
+    assert found.status_code == 200, found.text
+    assert "insects_in_amber" in [hit["id"] for hit in found.json()]
+    assert found.json()[0]["entry"]["range"]["periods"]
+    for params in ({"q": "x"}, {"q": "shell", "limit": 0}, {"q": "a" * 501}, {}):
+        assert client.get("/knowledge/search", headers=headers, params=params).status_code == 400
+    assert client.get("/knowledge/search", params={"q": "shell"}).status_code == 401

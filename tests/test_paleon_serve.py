@@ -64,7 +64,8 @@ def test_paleon_serve_runs_the_embedded_default(tmp_path, flags):
                 "email": "serve@example.com", "username": "serve", "password": "serve-pass-1"
             }).json()["access_token"]
             headers = {"Authorization": f"Bearer {token}"}
-            files = [("image_files", ("a.jpg", gallery.held_out("tabulate_corals", 1)[0], "image/jpeg"))]
+            coral = gallery.held_out("tabulate_corals", 1)[0]
+            files = [("image_files", ("a.jpg", coral, "image/jpeg"))]
             job_id = http.post("/classify-async/", headers=headers, files=files).json()["job_id"]
             for _ in range(120):
                 job = http.get(f"/result/{job_id}", headers=headers).json()

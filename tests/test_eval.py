@@ -1,0 +1,55 @@
+"""`paleon eval`: the synthetic gallery, split into references and queries."""
+
+import json
+
+import pytest
+
+from tests import gallery
+from tests.conftest import run_cli
+
+
+@pytest.fixture(scope="module")
+def env(settings):
+    return {"MILVUS_URI": settings["milvus_uri"], "REDIS_URL": settings["redis_url"]}
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory, env):
+    root = tmp_path_factory.mktemp("eval-gallery")
+    gallery.write_gallery(root, per_class=16, seed=20_000)  # every class, close pairs included
+    out = root.parent / "eval.json"
+    done = run_cli("eval", str(root), "--holdout", "0.3", "--json", str(out), "--calibrate",
+                   env=env)
+    assert done.returncode == 0, done.stderr
+    return done.stdout, json.loads(out.read_text())
+
+
+def test_holdout_top1_on_the_synthetic_gallery(report):
+    printed, data = report
+    assert len(gallery.CLASSES) >= 8
+    assert set(data["per_class_recall"]) == set(gallery.CLASSES)
+    assert data["queries"] + data["references"] == 16 * len(gallery.CLASSES)
+    assert data["top1"] >= 0.9, data["confusion"]
+    assert data["top5"] >= data["top1"]
+    assert sum(sum(row.values()) for row in data["confusion"].values()) == data["queries"]
+    assert sum(data["outcomes"].values()) == data["queries"]
+    assert 0 <= data["ece"] <= 1 and data["nll"] >= 0
+    assert data["fitted_temperature"] > 0
+    assert f"top-1 {data['top1']:.1%}" in printed and "confusion" in printed
+    assert "nautiloids" in printed and "bivalves" in printed
+
+
+def test_the_temporary_reference_collection_is_dropped(report, milvus_server):
+    from rag.specimens import connect
+
+    assert not [c for c in connect(milvus_server["uri"]).list_collections()
+                if c.startswith("eval_")]
+
+
+def test_bad_arguments_are_refused_clearly(tmp_path, env):
+    missing = run_cli("eval", str(tmp_path / "nowhere"), env=env)
+    assert missing.returncode == 2 and "is not a folder" in missing.stderr
+    gallery.write_gallery(tmp_path / "g", per_class=2, classes=("ferns",))
+    for fraction in ("0", "1.5"):
+        bad = run_cli("eval", str(tmp_path / "g"), "--holdout", fraction, env=env)
+        assert bad.returncode == 2 and "between 0 and 1" in bad.stderr
