@@ -4,7 +4,7 @@ import hashlib
 import logging
 
 import numpy as np
-from pymilvus import DataType, MilvusClient
+from pymilvus import DataType, MilvusClient, MilvusException
 
 from rag.knowledge.base import KnowledgeBase
 from rag.knowledge.schema import Entry
@@ -52,7 +52,11 @@ class KnowledgeIndex:
         schema.add_field("embedding", DataType.FLOAT_VECTOR, dim=self.encoder.dim)
         index = self.client.prepare_index_params()
         index.add_index(field_name="embedding", **_INDEX)
-        self.client.create_collection(self.collection, schema=schema, index_params=index)
+        try:
+            self.client.create_collection(self.collection, schema=schema, index_params=index)
+        except MilvusException:
+            if not self.client.has_collection(self.collection):
+                raise  # not a replica starting beside us that created it first
 
     def sync(self, kb: KnowledgeBase) -> dict:
         """Embed new or changed entries, drop removed ones; idempotent and cheap when in step."""
