@@ -50,11 +50,17 @@ class EvalReport:
 
 
 def split(photos: list[tuple[str, Path]], holdout: float) -> tuple[list, list]:
-    """Per label, every photo whose hash falls below `holdout` is a query: stable, no seed."""
-    references, queries = [], []
+    """Per label, the `holdout` share of photos (at least one, ordered by a hash of the name:
+    stable, no seed) are queries; the rest are references."""
+    by_label: dict[str, list[Path]] = defaultdict(list)
     for label, path in photos:
-        bucket = int(hashlib.sha256(f"{label}/{path.name}".encode()).hexdigest()[:8], 16)
-        (queries if bucket / 0xFFFFFFFF < holdout else references).append((label, path))
+        by_label[label].append(path)
+    references, queries = [], []
+    for label, paths in sorted(by_label.items()):
+        paths.sort(key=lambda p: hashlib.sha256(f"{label}/{p.name}".encode()).hexdigest())
+        cut = max(1, round(len(paths) * holdout)) if len(paths) > 1 else 0
+        queries += [(label, p) for p in paths[:cut]]
+        references += [(label, p) for p in paths[cut:]]
     return references, queries
 
 

@@ -293,3 +293,26 @@ def mixed_photos(count: int, seed: int = 50_000, size: tuple[int, int] = (640, 4
         render(CLASSES[i % len(CLASSES)], seed + i, size).save(buffer, format="JPEG", quality=90)
         images.append(buffer.getvalue())
     return images
+
+
+def not_fossils(n: int, seed: int = 70_000) -> list[bytes]:
+    """JPEG bytes of photos with no fossil: bare stone, and bright rectangles (a toy, a box)."""
+    images = []
+    for i in range(n):
+        rng = np.random.default_rng([seed, i])
+        if i % 2 == 0:
+            stone = np.array(STONES[i % len(STONES)], dtype=np.float32)
+            image = Image.fromarray(np.clip(_background(rng, 320, 240, stone), 0, 255)
+                                    .astype(np.uint8))
+        else:
+            image = Image.new("RGB", (320, 240), tuple(int(v) for v in rng.integers(0, 255, 3)))
+            draw = ImageDraw.Draw(image)
+            for _ in range(8):
+                x, y = int(rng.integers(0, 160)), int(rng.integers(0, 120))
+                w, h = int(rng.integers(20, 160)), int(rng.integers(20, 120))
+                draw.rectangle([x, y, x + w, y + h],
+                               fill=tuple(int(v) for v in rng.integers(0, 255, 3)))
+        buffer = io.BytesIO()
+        image.save(buffer, format="JPEG", quality=90)
+        images.append(buffer.getvalue())
+    return images

@@ -39,8 +39,10 @@ def test_empty_index_completes_with_a_warning(client, user, milvus_server):
     assert body["request_id"] == response.headers["X-Request-ID"]
     job = wait_for(client, body["job_id"], user["headers"])
     assert job["status"] == "completed"
-    assert job["result"]["candidates"] == [] and job["result"]["identification"] is None
-    assert "paleon ingest" in job["result"]["warnings"][0]
+    result = job["result"]
+    assert result["candidates"] == [] and result["identification"]["status"] == "unidentified"
+    assert result["identification"]["taxon"] is None
+    assert len(result["warnings"]) == 1 and "paleon ingest" in result["warnings"][0]
     assert job["processing_time"] > 0 and job["started_at"] >= job["created_at"]
 
 

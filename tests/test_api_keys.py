@@ -6,7 +6,7 @@ from auth import api_keys
 from tests import gallery
 from tests.conftest import register
 
-PHOTO = [("image_files", ("a.jpg", gallery.held_out("crinoid", 1)[0], "image/jpeg"))]
+PHOTO = [("image_files", ("a.jpg", gallery.held_out("crinoids", 1)[0], "image/jpeg"))]
 
 
 def test_key_format_carries_a_checksum():

@@ -121,3 +121,15 @@ def test_knowledge_entries_and_search(client, user):
     for params in ({"q": "x"}, {"q": "shell", "limit": 0}, {"q": "a" * 501}, {}):
         assert client.get("/knowledge/search", headers=headers, params=params).status_code == 400
     assert client.get("/knowledge/search", params={"q": "shell"}).status_code == 401
+
+
+def test_photos_of_no_fossil_are_unidentified_and_flagged(client, pro_user, ingested):
+    for index, data in enumerate(gallery.not_fossils(2)):  # bare stone, then a toy-like image
+        response = client.post("/classify-async/", headers=pro_user["headers"],
+                               files=[photo(f"nothing-{index}.jpg", data)])
+        job = wait_for(client, response.json()["job_id"], pro_user["headers"])
+        result = job["result"]
+        assert result["identification"]["status"] == "unidentified", result["identification"]
+        assert result["identification"]["taxon"] is None
+        assert any("may not be a fossil" in w for w in result["warnings"]), result["warnings"]
+        assert len(result["candidates"]) >= 1  # the closest groups are still listed
