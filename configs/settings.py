@@ -2,8 +2,9 @@
 
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from rag.fusion import Calibration
@@ -52,6 +53,13 @@ class Settings(BaseSettings):
     login_failures_per_address: int = Field(default=50, ge=1)
     login_window_s: int = Field(default=900, ge=1)
 
+    # Browser origins allowed to call the API (CORS), e.g. ["https://app.example.com"].
+    cors_origins: list[str] = []
+    # When set, GET /metrics wants `Authorization: Bearer <token>` (Prometheus: bearer_token).
+    metrics_token: SecretStr | None = None
+    # Seconds an ingress replica that is going away waits for the jobs it launched.
+    shutdown_grace_s: float = Field(default=10.0, ge=0)
+
     max_files: int = Field(default=5, ge=1)
     max_file_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     max_image_pixels: int = Field(default=40_000_000, ge=10_000)
@@ -76,6 +84,19 @@ class Settings(BaseSettings):
     # CPU a job task reserves: it mostly waits on the deployments, but the reservation bounds
     # how many task worker processes run at once (each costs memory and background CPU).
     job_task_cpus: float = Field(default=0.05, gt=0, le=1)
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, origins: list[str]) -> list[str]:
+        for origin in origins:
+            if origin == "*":
+                continue
+            parsed = urlsplit(origin)
+            if parsed.scheme not in ("http", "https") or not parsed.netloc or parsed.path \
+                    or parsed.query or parsed.fragment:
+                raise ValueError(f"CORS origin {origin!r} must be scheme://host[:port], "
+                                 "with no path")
+        return origins
 
     @model_validator(mode="after")
     def _secret_is_real_outside_development(self) -> "Settings":

@@ -4,6 +4,8 @@ import asyncio
 
 from ray import serve
 
+from deployments import metrics
+from paleon import logs
 from rag.encoders import build_encoder
 
 
@@ -15,6 +17,7 @@ from rag.encoders import build_encoder
 class VisionClassifier:
     def __init__(self, encoder: str = "efficientnet-lite0", device: str = "cpu",
                  threads: int | None = None):
+        logs.configure_replica()
         # None keeps torch's default, which follows the OMP_NUM_THREADS that Ray derives from
         # the replica's num_cpus. More threads than reserved cores spin against the other
         # replicas: on 2 cores, 2 threads served ~25 % fewer images/s than 1 (docs/benchmarks.md).
@@ -26,6 +29,7 @@ class VisionClassifier:
 
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.01)
     async def embed(self, images: list[bytes]) -> list[dict]:
+        metrics.classifier_batch_size().observe(len(images))
         encoded = await asyncio.to_thread(self.encoder.encode, images)
         return [
             {"embedding": e.embedding, "top_classes": e.top_classes, "encoder": self.encoder.name}

@@ -8,6 +8,7 @@ from ray import serve
 from ray.serve.handle import DeploymentHandle
 from redis.asyncio import Redis
 
+from auth.deps import precheck
 from auth.identity_store import IdentityStore
 from auth.key_routes import router as key_router
 from auth.key_store import KeyStore
@@ -19,13 +20,14 @@ from auth.throttle import LoginLimits, LoginThrottle
 from configs import Settings
 from deployments import http_errors
 from deployments.knowledge_routes import router as knowledge_router
-from deployments.middleware import BodyLimit
+from deployments.metrics import router as metrics_router
+from deployments.middleware import BodyLimit, PreAuth, SettingsCORS
 from deployments.routes import router as job_router
 from deployments.tasks import run_job, timeouts
 from jobs.quota import Quota
 from jobs.store import JobStore
 from jobs.uploads import UploadLimits
-from paleon import context
+from paleon import context, logs
 
 log = logging.getLogger("paleon.ingress")
 
@@ -44,8 +46,12 @@ app.include_router(auth_router)
 app.include_router(key_router)
 app.include_router(job_router)
 app.include_router(knowledge_router)
+app.include_router(metrics_router)
 http_errors.install(app)
+# Outermost last: CORS headers go on every answer, even a 401 or 413 from the checks inside.
 app.add_middleware(BodyLimit, max_bytes=_body_limit)
+app.add_middleware(PreAuth, paths={"/classify-async/"}, check=precheck)
+app.add_middleware(SettingsCORS, origins=lambda: context.current().settings.cors_origins)
 
 
 def _supabase(config: Settings) -> SupabaseVerifier | None:
@@ -61,11 +67,14 @@ def _supabase(config: Settings) -> SupabaseVerifier | None:
 class Ingress:
     def __init__(self, classifier: DeploymentHandle, retriever: DeploymentHandle,
                  settings: dict):
+        logs.configure_replica()
         self.settings_overrides = settings
         config = Settings(**settings)
         config.data_dir.mkdir(parents=True, exist_ok=True)
         self.app_name = serve.get_replica_context().app_name
         self.task_cpus = config.job_task_cpus
+        self.grace_s = config.shutdown_grace_s
+        self.in_flight: dict[asyncio.Future, tuple[str, int]] = {}
         self.retriever = retriever
         self.redis = Redis.from_url(config.redis_url, health_check_interval=30)
         limits = UploadLimits(config.max_files, config.max_file_bytes, config.max_image_pixels,
@@ -95,9 +104,28 @@ class Ingress:
         return await self.retriever.knowledge_search.remote(text, k)
 
     def launch(self, job_id: str, attempt: int) -> None:
-        run_job.options(num_cpus=self.task_cpus).remote(
+        ref = run_job.options(num_cpus=self.task_cpus).remote(
             job_id, attempt, self.app_name, self.settings_overrides
         )
+        # Tasks share their owner's fate: kept so a replica going away can hand them back.
+        future = asyncio.wrap_future(ref.future())
+        self.in_flight[future] = (job_id, attempt)
+        future.add_done_callback(lambda done: self.in_flight.pop(done, None))
+
+    async def __del__(self) -> None:
+        """Serve's graceful shutdown (downscale, redeploy): no job may go with this replica.
+
+        Jobs launched here get `SHUTDOWN_GRACE_S` to finish; the rest are handed back, made
+        overdue at once, so a remaining replica's reaper retries them without waiting out
+        their deadline."""
+        self.reaper.cancel()
+        if self.in_flight:
+            log.info("shutting down with %d job(s) in flight", len(self.in_flight))
+            await asyncio.wait(list(self.in_flight), timeout=self.grace_s)
+        for job_id, attempt in list(self.in_flight.values()):
+            if await self.jobs.hand_back(job_id, attempt):
+                log.warning("job %s attempt %d handed back at shutdown", job_id, attempt,
+                            extra={"job_id": job_id})
 
     async def _reap_forever(self, config: Settings) -> None:
         while True:

@@ -1,12 +1,16 @@
-"""Request ids, and a body-size cap checked before a body is read."""
+"""Request ids; what is checked before a body is read (size, credentials); CORS."""
 
 import uuid
 from collections.abc import Callable
 
 from ray.serve import context as serve_context
 from starlette.exceptions import HTTPException
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from paleon.errors import PaleonError
 
 
 def request_id() -> str:
@@ -41,3 +45,54 @@ class BodyLimit:
             return message
 
         await self.app(scope, counted, send)
+
+
+class SettingsCORS:
+    """Starlette's CORSMiddleware, built on first use from the replica's CORS_ORIGINS.
+
+    The FastAPI app is made at import, before a replica has its settings, so the allow-list
+    can't be given to `add_middleware` directly. An empty list adds no CORS headers at all.
+    """
+
+    EXPOSE = ["X-Request-ID", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset",
+              "Retry-After"]
+
+    def __init__(self, app: ASGIApp, origins: Callable[[], list[str]]):
+        self.app = app
+        self.origins = origins
+        self._inner: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._inner is None:
+            origins = self.origins()
+            self._inner = CORSMiddleware(
+                self.app, allow_origins=origins, allow_credentials="*" not in origins,
+                allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+                allow_headers=["Authorization", "Content-Type", "X-API-Key", "X-Request-ID"],
+                expose_headers=self.EXPOSE, max_age=600) if origins else self.app
+        await self._inner(scope, receive, send)
+
+
+class PreAuth:
+    """Check credentials locally before an upload's body is read.
+
+    FastAPI parses a multipart body before dependencies run, so without this an anonymous
+    client could make the ingress read and parse up to the body limit. Only what needs no
+    I/O is checked here (header present, JWT signature and expiry, API-key checksum); the
+    route's dependency still does the full check.
+    """
+
+    def __init__(self, app: ASGIApp, paths: set[str], check: Callable[[Request], None]):
+        self.app = app
+        self.paths = paths
+        self.check = check
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] in self.paths:
+            try:
+                self.check(Request(scope))
+            except PaleonError as exc:
+                response = JSONResponse({"detail": exc.detail, **exc.fields}, exc.status_code,
+                                        exc.headers)
+                return await response(scope, receive, send)
+        await self.app(scope, receive, send)

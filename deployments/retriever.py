@@ -2,11 +2,14 @@
 
 import asyncio
 import logging
+import time
 
 import numpy as np
 from ray import serve
 
 from configs import Settings
+from deployments import metrics
+from paleon import logs
 from rag.knowledge import load_knowledge
 from rag.knowledge.index import KnowledgeIndex
 from rag.specimens import SpecimenIndex, connect
@@ -22,6 +25,7 @@ log = logging.getLogger("paleon.retriever")
 )
 class Retriever:
     def __init__(self, settings: dict, dim: int):
+        logs.configure_replica()
         config = Settings(**settings)
         token = config.milvus_token.get_secret_value() if config.milvus_token else ""
         client = connect(config.milvus_uri, token)
@@ -31,7 +35,10 @@ class Retriever:
         log.info("knowledge base in Milvus: %s", self.knowledge.sync(load_knowledge()))
 
     async def search(self, embeddings: list[np.ndarray], k: int) -> list[list[dict]]:
-        return await asyncio.to_thread(self.index.search, embeddings, k)
+        started = time.perf_counter()
+        hits = await asyncio.to_thread(self.index.search, embeddings, k)
+        metrics.retrieval_latency_ms().observe((time.perf_counter() - started) * 1000)
+        return hits
 
     async def knowledge_documents(self, ids: list[str]) -> list[dict]:
         return await asyncio.to_thread(self.knowledge.by_ids, ids)

@@ -1,13 +1,14 @@
 """Job routes: submit photos, poll a result, list jobs; and the health check."""
 
 import asyncio
+import logging
 from typing import Annotated
 
 from fastapi import APIRouter, File, Path, Query, UploadFile
 from fastapi.responses import JSONResponse
 
 from auth.deps import CurrentUser
-from deployments import middleware
+from deployments import metrics, middleware
 from deployments.schemas import ClassifyAccepted, Health, JobResponse
 from jobs import uploads
 from jobs.quota import QuotaState
@@ -15,6 +16,7 @@ from paleon.context import ServicesDep
 from paleon.errors import Forbidden, JobNotFound, PaleonError, QuotaExceeded
 
 router = APIRouter(tags=["jobs"])
+log = logging.getLogger("paleon.jobs")
 
 
 async def _read_photos(files: list[UploadFile], limits: uploads.UploadLimits) -> list[bytes]:
@@ -56,12 +58,16 @@ async def classify_async(
         await state.quota.refund(user.id, quota)
         raise
     state.launch(job["job_id"], job["attempt"])
+    metrics.ingress()["submitted"].inc(tags={"tier": user.tier})
+    log.info("job %s submitted with %d photo(s)", job["job_id"], len(photos),
+             extra={"job_id": job["job_id"]})
     body = ClassifyAccepted(job_id=job["job_id"], request_id=request_id,
                             image_count=len(photos), rate_limit=quota.body())
     return JSONResponse(body.model_dump(mode="json"), headers=quota.headers())
 
 
 def _over_quota(quota: QuotaState, tier: str) -> QuotaExceeded:
+    metrics.ingress()["quota_refusals"].inc(tags={"tier": tier})
     error = QuotaExceeded(
         f"Daily limit of {quota.limit} jobs for the {tier!r} tier reached; "
         f"it resets at {quota.body()['reset_at']}.",

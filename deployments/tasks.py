@@ -17,7 +17,9 @@ from ray import serve
 from redis.asyncio import Redis
 
 from configs import Settings
+from deployments import metrics
 from jobs.store import JobStore, Timeouts
+from paleon import logs
 from rag import pipeline
 from rag.knowledge import load_knowledge
 from rag.vision_model import VisionModel
@@ -64,6 +66,7 @@ def _loop() -> asyncio.AbstractEventLoop:
     Ray reuses a worker process for many tasks: a fresh loop per task (asyncio.run) would
     also mean a fresh Redis connection per task, since redis.asyncio binds it to its loop.
     """
+    logs.configure_worker("job")  # once per worker process, like this loop
     loop = asyncio.new_event_loop()
     threading.Thread(target=loop.run_forever, name="paleon-jobs-loop", daemon=True).start()
     return loop
@@ -79,6 +82,11 @@ async def _run(job_id: str, attempt: int, app_name: str, settings: Settings) -> 
     store = _store(settings.redis_url, timeouts(settings))
     if not await store.claim(job_id, attempt, os.getpid()):
         return  # finished, failed or retried by someone else meanwhile
+    context = {"job_id": job_id, "attempt": attempt}
+    created = await store.created_at(job_id)
+    if created is not None:
+        metrics.jobs()["queue_wait"].observe(max(time.time() - created, 0.0))
+    log.info("job %s attempt %d started", job_id, attempt, extra=context)
     started = time.perf_counter()
     try:
         # Bounded like the claim's deadline: a stuck attempt frees its worker and cancels
@@ -87,13 +95,19 @@ async def _run(job_id: str, attempt: int, app_name: str, settings: Settings) -> 
             _identify(store, job_id, app_name, settings, started),
             settings.job_processing_timeout_s)
     except Exception as exc:
-        log.exception("job %s attempt %d failed", job_id, attempt)
+        log.exception("job %s attempt %d failed", job_id, attempt, extra=context)
         # The user sees this: the kind of failure, never remote tracebacks or paths.
         reason = ("classification timed out" if isinstance(exc, TimeoutError)
                   else f"classification failed ({type(exc).__name__})")
         await store.give_up(job_id, attempt, reason)
+        metrics.jobs()["finished"].inc(tags={"status": "failed"})
         return
-    await store.complete(job_id, attempt, result, time.perf_counter() - started)
+    seconds = time.perf_counter() - started
+    if await store.complete(job_id, attempt, result, seconds):
+        metrics.jobs()["finished"].inc(tags={"status": "completed"})
+        metrics.jobs()["duration"].observe(seconds)
+        log.info("job %s attempt %d completed in %.2f s", job_id, attempt, seconds,
+                 extra=context)
 
 
 async def _identify(store: JobStore, job_id: str, app_name: str, settings: Settings,

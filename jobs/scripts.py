@@ -1,6 +1,6 @@
 """Lua scripts: each job state change is one atomic step in Redis."""
 
-# KEYS: job, deadlines. ARGV: job_id, attempt, now, deadline, worker_pid
+# KEYS: job, deadlines, queued. ARGV: job_id, attempt, now, deadline, worker_pid
 CLAIM = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local attempt = redis.call('HGET', KEYS[1], 'attempt')
@@ -9,11 +9,12 @@ if attempt ~= ARGV[2] or status ~= 'pending' then return 0 end
 redis.call('HSET', KEYS[1], 'status', 'processing', 'started_at', ARGV[3],
            'updated_at', ARGV[3], 'worker_pid', ARGV[5])
 redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
 return 1
 """
 
-# KEYS: job, deadlines, images. ARGV: job_id, attempt, now, status, field, value, ttl,
-# processing_time
+# KEYS: job, deadlines, images, queued, totals. ARGV: job_id, attempt, now, status, field,
+# value, ttl, processing_time
 FINISH = """
 local attempt = redis.call('HGET', KEYS[1], 'attempt')
 local status = redis.call('HGET', KEYS[1], 'status')
@@ -21,8 +22,10 @@ if attempt ~= ARGV[2] or status ~= 'processing' then return 0 end
 redis.call('HSET', KEYS[1], 'status', ARGV[4], ARGV[5], ARGV[6], 'completed_at', ARGV[3],
            'updated_at', ARGV[3], 'processing_time', ARGV[8])
 redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[4], ARGV[1])
 redis.call('DEL', KEYS[3])
 redis.call('EXPIRE', KEYS[1], ARGV[7])
+redis.call('HINCRBY', KEYS[5], ARGV[4], 1)
 return 1
 """
 
@@ -40,13 +43,15 @@ return 1
 
 # A job past its deadline: retry it (returns the new attempt) or fail it (returns 0).
 # Returns -1 when there is nothing to do (another replica got there first).
-# KEYS: job, deadlines, images. ARGV: job_id, now, max_attempts, pending_deadline, ttl
+# KEYS: job, deadlines, images, queued, totals.
+# ARGV: job_id, now, max_attempts, pending_deadline, ttl
 REAP = """
 local score = redis.call('ZSCORE', KEYS[2], ARGV[1])
 if not score or tonumber(score) > tonumber(ARGV[2]) then return -1 end
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status or status == 'completed' or status == 'failed' then
   redis.call('ZREM', KEYS[2], ARGV[1])
+  redis.call('ZREM', KEYS[4], ARGV[1])
   return -1
 end
 local attempt = tonumber(redis.call('HGET', KEYS[1], 'attempt'))
@@ -59,14 +64,30 @@ if attempt >= tonumber(ARGV[3]) then
   redis.call('HSET', KEYS[1], 'status', 'failed', 'error', reason,
              'completed_at', ARGV[2], 'updated_at', ARGV[2])
   redis.call('ZREM', KEYS[2], ARGV[1])
+  redis.call('ZREM', KEYS[4], ARGV[1])
   redis.call('DEL', KEYS[3])
   redis.call('EXPIRE', KEYS[1], ARGV[5])
+  redis.call('HINCRBY', KEYS[5], 'failed', 1)
   return 0
 end
 redis.call('HSET', KEYS[1], 'status', 'pending', 'attempt', attempt + 1, 'updated_at', ARGV[2])
 redis.call('HDEL', KEYS[1], 'worker_pid')
 redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
+-- Pending again: back in the queue (claimed jobs left it).
+redis.call('ZADD', KEYS[4], 'NX', ARGV[2], ARGV[1])
 return attempt + 1
+"""
+
+# A replica going away hands back an attempt it launched: overdue now, so the reaper of any
+# replica retries it at once. KEYS: job, deadlines. ARGV: job_id, attempt, now
+HAND_BACK = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if redis.call('HGET', KEYS[1], 'attempt') ~= ARGV[2] then return 0 end
+if status ~= 'pending' and status ~= 'processing' then return 0 end
+redis.call('HSET', KEYS[1], 'last_error', 'the replica running it shut down',
+           'updated_at', ARGV[3])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+return 1
 """
 
 # KEYS: counter. ARGV: limit, expire_at. Returns {accepted (0/1), count after}.

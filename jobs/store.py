@@ -10,7 +10,9 @@ from redis.asyncio import Redis
 from jobs import scripts
 
 PREFIX = "paleon"
-DEADLINES = f"{PREFIX}:jobs:deadlines"
+DEADLINES = f"{PREFIX}:jobs:deadlines"  # every unfinished job → when it is overdue
+QUEUED = f"{PREFIX}:jobs:queued"  # pending jobs → since when (for queue depth and age)
+TOTALS = f"{PREFIX}:jobs:totals"  # submitted / completed / failed, since Redis began
 TERMINAL = ("completed", "failed")
 
 
@@ -42,6 +44,7 @@ class JobStore:
         self._finish = redis.register_script(scripts.FINISH)
         self._give_up = redis.register_script(scripts.GIVE_UP)
         self._reap = redis.register_script(scripts.REAP)
+        self._hand_back = redis.register_script(scripts.HAND_BACK)
 
     async def create(self, user_id: str, images: list[bytes], request_id: str) -> dict:
         job_id = uuid.uuid4().hex
@@ -66,6 +69,8 @@ class JobStore:
             pipe.zremrangebyscore(user_jobs_key(user_id), "-inf", now - ttl)
             pipe.expire(user_jobs_key(user_id), ttl)
             pipe.zadd(DEADLINES, {job_id: now + self.timeouts.pending_s})
+            pipe.zadd(QUEUED, {job_id: now})
+            pipe.hincrby(TOTALS, "submitted", 1)
             await pipe.execute()
         return _decode({k: str(v) for k, v in record.items()})
 
@@ -90,13 +95,17 @@ class JobStore:
             await self.redis.zrem(user_jobs_key(user_id), *gone)
         return jobs
 
+    async def created_at(self, job_id: str) -> float | None:
+        raw = await self.redis.hget(job_key(job_id), "created_at")
+        return float(raw) if raw else None
+
     async def images(self, job_id: str) -> list[bytes]:
         return await self.redis.lrange(images_key(job_id), 0, -1)
 
     async def claim(self, job_id: str, attempt: int, worker_pid: int) -> bool:
         now = time.time()
         args = [job_id, attempt, now, now + self.timeouts.processing_s, worker_pid]
-        return bool(await self._claim(keys=[job_key(job_id), DEADLINES], args=args))
+        return bool(await self._claim(keys=[job_key(job_id), DEADLINES, QUEUED], args=args))
 
     async def complete(self, job_id: str, attempt: int, result: dict, seconds: float) -> bool:
         return await self._end(job_id, attempt, "completed", "result", json.dumps(result), seconds)
@@ -105,8 +114,28 @@ class JobStore:
         args = [job_id, attempt, time.time(), error[:500]]
         return bool(await self._give_up(keys=[job_key(job_id), DEADLINES], args=args))
 
+    async def hand_back(self, job_id: str, attempt: int) -> bool:
+        """Make an unfinished attempt overdue now, so any replica's reaper retries it."""
+        args = [job_id, attempt, time.time()]
+        return bool(await self._hand_back(keys=[job_key(job_id), DEADLINES], args=args))
+
+    async def snapshot(self) -> dict:
+        """The global view for /metrics: the same numbers whichever replica asks."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zcard(QUEUED)
+            pipe.zcard(DEADLINES)
+            pipe.zrange(QUEUED, 0, 0, withscores=True)
+            pipe.hgetall(TOTALS)
+            queued, unfinished, oldest, totals = await pipe.execute()
+        return {
+            "pending": queued,
+            "processing": max(unfinished - queued, 0),
+            "oldest_pending_age_s": max(time.time() - oldest[0][1], 0.0) if oldest else 0.0,
+            "totals": {k.decode(): int(v) for k, v in totals.items()},
+        }
+
     async def _end(self, job_id, attempt, status, field, value, seconds) -> bool:
-        keys = [job_key(job_id), DEADLINES, images_key(job_id)]
+        keys = [job_key(job_id), DEADLINES, images_key(job_id), QUEUED, TOTALS]
         args = [job_id, attempt, time.time(), status, field, value,
                 self.timeouts.result_ttl_s, round(seconds, 4)]
         return bool(await self._finish(keys=keys, args=args))
@@ -118,7 +147,7 @@ class JobStore:
         relaunch = []
         for raw_id in due:
             job_id = raw_id.decode()
-            keys = [job_key(job_id), DEADLINES, images_key(job_id)]
+            keys = [job_key(job_id), DEADLINES, images_key(job_id), QUEUED, TOTALS]
             args = [job_id, now, self.timeouts.max_attempts, now + self.timeouts.pending_s,
                     self.timeouts.result_ttl_s]
             attempt = int(await self._reap(keys=keys, args=args))

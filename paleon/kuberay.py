@@ -25,10 +25,15 @@ NAME = "paleon"
 RAY_VERSION = "2.60.0"
 IMAGE_REPOSITORY = "paleon"  # a registry path in real clusters, e.g. ghcr.io/acme/paleon
 SECRET = "paleon-secrets"  # noqa: S105 (the Secret's name)
-REQUIRED_SECRETS = ("JWT_SECRET", "API_KEY_PEPPER", "REDIS_URL", "DATABASE_URL")
-OPTIONAL_SECRETS = ("OPENAI_API_KEY", "SUPABASE_ANON_KEY", "MILVUS_TOKEN")
+# RAY_AUTH_TOKEN: Ray's token authentication (RAY_AUTH_MODE=token below) guards the
+# dashboard, the Jobs API and the GCS; `serve deploy` and `ray` CLIs need the same token.
+REQUIRED_SECRETS = ("JWT_SECRET", "API_KEY_PEPPER", "REDIS_URL", "DATABASE_URL",
+                    "RAY_AUTH_TOKEN")
+OPTIONAL_SECRETS = ("OPENAI_API_KEY", "SUPABASE_ANON_KEY", "MILVUS_TOKEN", "METRICS_TOKEN")
 PLAIN_ENV = {
     "ENVIRONMENT": "production",
+    "RAY_AUTH_MODE": "token",
+    "CORS_ORIGINS": '["https://app.example.com"]',  # the front end's origin(s), JSON list
     # Scratch only: every replica shares the accounts in DATABASE_URL's PostgreSQL.
     "DATA_DIR": "/home/ray/.paleon",
     "MILVUS_URI": "http://milvus:19530",  # the Helm release `milvus` (milvus-values.yaml)

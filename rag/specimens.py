@@ -1,9 +1,10 @@
 """The Milvus `specimens` collection: reference photos as embeddings with their labels."""
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
-from pymilvus import DataType, MilvusClient
+from pymilvus import DataType, MilvusClient, MilvusException
 
 COLLECTION = "specimens"
 _INDEX = {"index_type": "IVF_FLAT", "metric_type": "COSINE", "params": {"nlist": 128}}
@@ -18,7 +19,14 @@ class Specimen:
     embedding: np.ndarray
 
 
-def connect(uri: str, token: str = "", timeout: float = 10.0) -> MilvusClient:
+def connect(uri: str, token: str = "", timeout: float = 10.0, attempts: int = 3) -> MilvusClient:
+    """A client, retried briefly: a server that just sent GOAWAY (gRPC keepalive pings of an
+    idle channel, "too_many_pings") refuses the next connection for a moment."""
+    for attempt in range(1, attempts):
+        try:
+            return MilvusClient(uri=uri, token=token, timeout=timeout)
+        except MilvusException:
+            time.sleep(0.5 * attempt)
     return MilvusClient(uri=uri, token=token, timeout=timeout)
 
 

@@ -12,6 +12,8 @@ from redis import Redis
 from paleon import sidecars
 
 JWT_SECRET = secrets.token_urlsafe(48)
+CORS_ORIGIN = "http://localhost:5173"  # a front end in development
+METRICS_TOKEN = secrets.token_urlsafe(24)
 
 
 @pytest.fixture(scope="session")
@@ -70,6 +72,8 @@ def settings(workdir, redis_server, milvus_server, supabase) -> dict:
         "job_processing_timeout_s": 8,
         "job_pending_timeout_s": 30,
         "reaper_interval_s": 0.5,
+        "cors_origins": [CORS_ORIGIN],
+        "metrics_token": METRICS_TOKEN,
     }
 
 
@@ -92,7 +96,7 @@ def serve_app(settings):
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     serve.run(build_app({"torch_threads": 2, "settings": settings}), name="paleon",
-              route_prefix="/")
+              route_prefix="/", logging_config={"encoding": "JSON"})
     yield f"http://127.0.0.1:{port}"
     serve.shutdown()
     ray.shutdown()
