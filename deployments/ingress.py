@@ -125,7 +125,7 @@ class Ingress:
         for job_id, attempt in list(self.in_flight.values()):
             if await self.jobs.hand_back(job_id, attempt):
                 log.warning("job %s attempt %d handed back at shutdown", job_id, attempt,
-                            extra={"job_id": job_id})
+                            extra=logs.fields(job_id=job_id))
 
     async def _reap_forever(self, config: Settings) -> None:
         while True:

@@ -12,6 +12,7 @@ from deployments import metrics, middleware
 from deployments.schemas import ClassifyAccepted, Health, JobResponse
 from jobs import uploads
 from jobs.quota import QuotaState
+from paleon import logs
 from paleon.context import ServicesDep
 from paleon.errors import Forbidden, JobNotFound, PaleonError, QuotaExceeded
 
@@ -60,7 +61,7 @@ async def classify_async(
     state.launch(job["job_id"], job["attempt"])
     metrics.ingress()["submitted"].inc(tags={"tier": user.tier})
     log.info("job %s submitted with %d photo(s)", job["job_id"], len(photos),
-             extra={"job_id": job["job_id"]})
+             extra=logs.fields(job_id=job["job_id"]))
     body = ClassifyAccepted(job_id=job["job_id"], request_id=request_id,
                             image_count=len(photos), rate_limit=quota.body())
     return JSONResponse(body.model_dump(mode="json"), headers=quota.headers())

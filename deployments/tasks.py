@@ -82,7 +82,7 @@ async def _run(job_id: str, attempt: int, app_name: str, settings: Settings) -> 
     store = _store(settings.redis_url, timeouts(settings))
     if not await store.claim(job_id, attempt, os.getpid()):
         return  # finished, failed or retried by someone else meanwhile
-    context = {"job_id": job_id, "attempt": attempt}
+    context = logs.fields(job_id=job_id, attempt=attempt)
     created = await store.created_at(job_id)
     if created is not None:
         metrics.jobs()["queue_wait"].observe(max(time.time() - created, 0.0))

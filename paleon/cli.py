@@ -15,7 +15,7 @@ import httpx
 from tqdm import tqdm
 
 from configs import Settings
-from paleon import sidecars
+from paleon import dashboard, sidecars
 
 ROOT = Path(__file__).resolve().parent.parent
 # Ray Serve's high-throughput mode: HAProxy in place of the Python HTTP proxy, replicas
@@ -69,17 +69,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"paleon: {exc}", file=sys.stderr)
         return 1
     env.update(_local_secrets(settings.data_dir))
+    # Ray's token authentication on the local cluster too (dashboard, Jobs API, RPCs).
+    env["RAY_AUTH_MODE"] = os.environ.get("RAY_AUTH_MODE", "token")
     if args.high_throughput:
         env.update(HIGH_THROUGHPUT_ENV)
     # `serve run` starts local Ray, deploys the config and blocks until it is interrupted.
     child = subprocess.Popen(
         [str(Path(sys.executable).with_name("serve")), "run", str(args.config)],
         cwd=ROOT, env={**os.environ, **env},
+        # With --dashboard the output passes through us, to spot the dashboard's address.
+        stdout=subprocess.PIPE if args.dashboard else None,
+        stderr=subprocess.STDOUT if args.dashboard else None,
         # Own process group: a terminal's Ctrl-C reaches only us, and we forward it once.
         # SIGINT back to default: a shell's `cmd &` leaves it ignored, and that is inherited.
         process_group=0,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # noqa: PLW1509
     )
+
+    if args.dashboard:
+        dashboard.follow(child.stdout, sys.stdout.buffer, dashboard.announce)
 
     def forward(signum: int, frame: object) -> None:
         if child.poll() is None:
@@ -250,6 +258,9 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--high-throughput", action="store_true",
                        help="Ray Serve's HAProxy ingress and direct gRPC between replicas "
                             "(listens on all interfaces; see docs/benchmarks.md)")
+    serve.add_argument("--dashboard", action="store_true",
+                       help="open the Ray dashboard (loopback) once Ray is up, and say where "
+                            "to watch replicas scale")
     serve.set_defaults(func=cmd_serve)
 
     ingest = commands.add_parser("ingest", help="add DIR/<label>/*.jpg|png to the specimens")

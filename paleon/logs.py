@@ -3,7 +3,11 @@
 Serve replicas log through Ray Serve's own handlers (serve_config.yaml's `logging_config`,
 JSON encoding), which add the request id, replica and deployment; job-task workers are not
 Serve replicas, so they get a JSON handler of their own. Either way a record carries the
-`job_id` given as `extra`, and nothing that looks like a credential survives.
+fields given with `extra=fields(job_id=...)`, and nothing that looks like a credential.
+
+Why `fields()`: Ray's own log context sets `job_id` (the Ray job's) on every record and
+Serve then drops it, so ours travel in `ray_serve_extra_fields`, which Serve's JSON
+formatter flattens into the line; the worker handler flattens it the same way.
 """
 
 import logging
@@ -19,6 +23,23 @@ _SECRETS = re.compile(
     r"|sk-[\w-]{8,}"
     r"|(?i:(?:bearer|apikey)\s+)\S+"
 )
+
+
+_EXTRA = "ray_serve_extra_fields"
+
+
+def fields(**values: object) -> dict:
+    """`extra=` for a log call: fields that appear as top-level keys of the JSON line."""
+    return {_EXTRA: values}
+
+
+class _Flatten(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        for key, value in (getattr(record, _EXTRA, None) or {}).items():
+            setattr(record, key, value)
+        if hasattr(record, _EXTRA):
+            delattr(record, _EXTRA)
+        return True
 
 
 class Redact(logging.Filter):
@@ -62,6 +83,7 @@ def configure_worker(component: str) -> None:
         "%(asctime)s %(levelname)s %(name)s %(message)s",
         rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
         static_fields={"component": component}))
+    handler.addFilter(_Flatten())
     handler.addFilter(Redact())
     handler.paleon_json = True  # type: ignore[attr-defined]
     logger.addHandler(handler)

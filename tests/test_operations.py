@@ -109,12 +109,14 @@ def test_logs_are_json_with_ids_and_without_secrets(client, user, session_logs):
 
     deadline = time.time() + 30  # Serve buffers log records briefly
     while time.time() < deadline and not (
-            any(r.get("request_id") == request_id for r in records())
+            any(r.get("request_id") == request_id and "submitted" in r.get("message", "")
+                for r in records())
             and any(r.get("component") == "job" for r in records())):
         time.sleep(1)
     found = records()
-    submitted = [r for r in found if r.get("request_id") == request_id]
-    assert submitted and submitted[0]["job_id"] == job_id  # the ingress, under Serve
+    submitted = [r for r in found if r.get("request_id") == request_id
+                 and "submitted" in r.get("message", "")]
+    assert submitted and submitted[0].get("job_id") == job_id, found  # the ingress, in Serve
     assert any(r.get("component") == "job" and r.get("job_id") == job_id and
                "completed" in r["message"] for r in found)  # the task worker
     for path in session_logs.rglob("*"):
@@ -123,3 +125,22 @@ def test_logs_are_json_with_ids_and_without_secrets(client, user, session_logs):
             for secret in (token, key["key"], user["password"], METRICS_TOKEN):
                 assert secret not in text, f"a secret is in {path.name}"
             assert not re.search(r"/9j/4AAQ|\\xff\\xd8\\xff", text), f"photo bytes in {path.name}"
+
+
+def test_serve_build_describes_the_same_deployments(tmp_path):
+    import subprocess
+    import sys
+
+    import yaml
+
+    root = Path(__file__).resolve().parent.parent
+    out = tmp_path / "built.yaml"
+    done = subprocess.run([str(Path(sys.executable).with_name("serve")), "build",
+                           "deployments.default_app:app", "-o", str(out)], cwd=root,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    built = yaml.safe_load(out.read_text())["applications"][0]
+    ours = yaml.safe_load((root / "serve_config.yaml").read_text())["applications"][0]
+    assert built["import_path"] == "deployments.default_app:app"
+    assert ours["import_path"] == "deployments.app:build_app"
+    assert {d["name"] for d in built["deployments"]} == {d["name"] for d in ours["deployments"]}

@@ -1,5 +1,6 @@
 """The README's run command: `paleon serve` starts what is missing and stops it on Ctrl-C."""
 
+import re
 import signal
 import subprocess
 import sys
@@ -24,7 +25,8 @@ def test_a_remote_service_that_does_not_answer_is_one_clear_error(tmp_path):
         cli._ensure_services(settings)
 
 
-@pytest.mark.parametrize("flags", [[], ["--high-throughput"]], ids=["default", "high-throughput"])
+@pytest.mark.parametrize("flags", [["--dashboard"], ["--high-throughput"]],
+                         ids=["default+dashboard", "high-throughput"])
 def test_paleon_serve_runs_the_embedded_default(tmp_path, flags):
     http_port, redis_port, milvus_port = (sidecars.free_port() for _ in range(3))
     config = yaml.safe_load((ROOT / "serve_config.yaml").read_text())
@@ -73,6 +75,18 @@ def test_paleon_serve_runs_the_embedded_default(tmp_path, flags):
                     break
                 time.sleep(0.5)
             assert job["status"] == "completed" and job["result"]["warnings"]
+        if "--dashboard" in flags:
+            output = (tmp_path / "serve.log").read_text()
+            url = re.search(r"Ray dashboard: (http://127\.0\.0\.1:\d+)", output).group(1)
+            assert httpx.get(f"{url}/api/serve/applications/", timeout=30).status_code in (
+                401, 403)  # token authentication is on
+            token = subprocess.run([str(Path(sys.executable).with_name("ray")),
+                                    "get-auth-token"], env=env, capture_output=True,
+                                   text=True, timeout=60).stdout.strip().splitlines()[-1]
+            apps = httpx.get(f"{url}/api/serve/applications/", timeout=30,
+                             headers={"Authorization": f"Bearer {token}"}).json()
+            ingress = apps["applications"]["paleon"]["deployments"]["Ingress"]
+            assert ingress["status"] == "HEALTHY" and ingress["replicas"]
     finally:
         server.send_signal(signal.SIGINT)  # Ctrl-C
         server.wait(timeout=120)
