@@ -91,3 +91,53 @@ def test_list_is_newest_first_and_drops_expired(unit_redis_url):
 
     ids, listed = asyncio.run(scenario())
     assert listed == [ids[2], ids[0]]
+
+
+def test_snapshot_counts_the_queue_and_outcomes(unit_redis_url):
+    async def scenario():
+        redis, store = store_for(unit_redis_url, max_attempts=1)
+        await redis.flushdb()
+        first = (await store.create("alice", [b"1"], "r1"))["job_id"]
+        await asyncio.sleep(0.05)
+        second = (await store.create("alice", [b"2"], "r2"))["job_id"]
+        third = (await store.create("bob", [b"3"], "r3"))["job_id"]
+        queued = await store.snapshot()
+        await store.claim(first, 1, 1)
+        await store.claim(second, 1, 2)
+        working = await store.snapshot()
+        await store.complete(first, 1, {}, 0.1)
+        await redis.zadd(DEADLINES, {second: 0})  # overdue on its last attempt: it fails
+        await store.reap()
+        done = await store.snapshot()
+        await redis.flushdb()
+        await redis.aclose()
+        return queued, working, done, third
+
+    queued, working, done, third = asyncio.run(scenario())
+    assert (queued["pending"], queued["processing"]) == (3, 0)
+    assert queued["oldest_pending_age_s"] >= 0.05
+    assert queued["totals"] == {"submitted": 3}
+    assert (working["pending"], working["processing"]) == (1, 2)
+    assert (done["pending"], done["processing"]) == (1, 0)
+    assert done["totals"] == {"submitted": 3, "completed": 1, "failed": 1}
+
+
+def test_a_handed_back_attempt_is_retried_at_once(unit_redis_url):
+    async def scenario():
+        redis, store = store_for(unit_redis_url, max_attempts=3)
+        job_id = (await store.create("alice", [b"1"], "r1"))["job_id"]
+        await store.claim(job_id, 1, 1)
+        nothing_due = await store.reap()
+        stale = await store.hand_back(job_id, 2)  # not its attempt: nothing happens
+        handed = await store.hand_back(job_id, 1)
+        retried = await store.reap()
+        job = await store.get(job_id)
+        await redis.delete(job_key(job_id), images_key(job_id))
+        await redis.zrem(DEADLINES, job_id)
+        await redis.aclose()
+        return nothing_due, stale, handed, retried, job
+
+    nothing_due, stale, handed, retried, job = asyncio.run(scenario())
+    assert nothing_due == [] and not stale and handed
+    assert retried == [(job["job_id"], 2)] and job["status"] == "pending"
+    assert job["last_error"] == "the replica running it shut down"

@@ -43,6 +43,7 @@ def cluster(tmp_path_factory):
         "JWT_SECRET": secrets.token_urlsafe(48), "API_KEY_PEPPER": secrets.token_urlsafe(48),
         "SHUTDOWN_GRACE_S": "0",  # hand every in-flight job back at once when scaled down
         "JOB_PENDING_TIMEOUT_S": "60",
+        "TIER_LIMITS__FREE": "1000",
     }
     env.pop("RAY_ADDRESS", None)
     started = subprocess.run(
