@@ -35,6 +35,6 @@ def follow(stream: IO[bytes], out: IO[bytes], on_url: Callable[[str], None]) -> 
     return thread
 
 
-def announce(url: str, out: Callable[[str], None] = print) -> None:
-    out(HOW_TO_WATCH.format(url=url))
+def announce(url: str) -> None:
+    print(HOW_TO_WATCH.format(url=url), flush=True)  # stdout may be a file: not line-buffered
     webbrowser.open(url)  # no-op where no browser is available

@@ -69,11 +69,26 @@ class SpecimenIndex:
         ]
         return self.client.upsert(self.collection, data=rows)["upsert_count"]
 
-    def seal_and_load(self) -> None:
-        """Flush, then reload so milvus-lite builds the index (unflushed search is brute force)."""
+    def seal_and_load(self, timeout_s: float = 60) -> None:
+        """Flush, wait for the index build, then reload so searches use the index
+        (unflushed search is brute force). Loading while the index file is still being
+        written fails with a short read, so the build is waited for and a load retried."""
         self.client.flush(self.collection)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            state = self.client.describe_index(self.collection, "embedding")
+            if state.get("pending_index_rows", 0) == 0 and state.get("state") != "InProgress":
+                break
+            time.sleep(0.2)
         self.client.release_collection(self.collection)
-        self.client.load_collection(self.collection)
+        for attempt in range(1, 5):
+            try:
+                self.client.load_collection(self.collection)
+                break
+            except MilvusException:
+                if attempt == 4:
+                    raise
+                time.sleep(0.5 * attempt)
         self._ready = True
 
     def count(self) -> int:

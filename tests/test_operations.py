@@ -144,3 +144,28 @@ def test_serve_build_describes_the_same_deployments(tmp_path):
     assert built["import_path"] == "deployments.default_app:app"
     assert ours["import_path"] == "deployments.app:build_app"
     assert {d["name"] for d in built["deployments"]} == {d["name"] for d in ours["deployments"]}
+
+
+def test_deployment_metrics_reach_rays_exporter(serve_app, client, pro_user):
+    import ray
+
+    node = ray._private.worker._global_node
+    url = f"http://{node.node_ip_address}:{node.metrics_export_port}/metrics"
+    job_id = client.post("/classify-async/", headers=pro_user["headers"],
+                         files=[photo(data=JPEG)]).json()["job_id"]
+    wait_for(client, job_id, pro_user["headers"])
+    wanted = ("paleon_jobs_submitted", "paleon_classifier_batch_size",
+              "paleon_retrieval_latency_ms", "paleon_job_duration_s", "paleon_job_queue_wait_s",
+              "paleon_job_attempts_finished")
+    deadline = time.time() + 90  # Ray's agents report every few seconds
+    missing = wanted
+    while time.time() < deadline:
+        try:
+            text = httpx.get(url, timeout=10).text
+        except httpx.HTTPError:
+            text = ""
+        missing = [name for name in wanted if name not in text]
+        if not missing:
+            break
+        time.sleep(3)
+    assert not missing, f"not exported: {missing}"
