@@ -33,16 +33,6 @@ def _credentials(request: Request) -> tuple[str, str]:
     raise InvalidCredentials(HOW)
 
 
-def precheck(request: Request) -> None:
-    """What `authenticate` can check without I/O, for middleware ahead of a body."""
-    method, secret = _credentials(request)
-    if method == "api_key":
-        if not api_keys.well_formed(secret):
-            raise InvalidCredentials("Invalid API key.")
-        return
-    tokens.decode(secret, current().settings.jwt_secret.get_secret_value())
-
-
 async def _user_for_key(services: Services, key: str) -> User:
     if not api_keys.well_formed(key):
         raise InvalidCredentials("Invalid API key.")
@@ -53,24 +43,39 @@ async def _user_for_key(services: Services, key: str) -> User:
     return user
 
 
+async def identify(request: Request, services: Services) -> User:
+    """The caller, fully checked; remembered on the request, so checking twice costs once."""
+    state = request.scope.setdefault("state", {})
+    if "paleon_user" in state:
+        return state["paleon_user"]
+    method, secret = _credentials(request)
+    request.state.auth_method = method
+    if method == "api_key":
+        user = await _user_for_key(services, secret)
+    else:
+        access = tokens.decode(secret, services.settings.jwt_secret.get_secret_value())
+        if await services.sessions.access_revoked(access.jti):
+            raise InvalidCredentials("This access token was revoked (logged out).")
+        request.state.access = access
+        user = await asyncio.to_thread(services.users.by_id, access.user_id)
+        if user is None:
+            raise InvalidCredentials("Invalid access token.")
+    state["paleon_user"] = user
+    return user
+
+
+async def precheck(request: Request) -> None:
+    """For middleware ahead of an upload's body: the whole check, before a byte is read."""
+    await identify(request, current())
+
+
 async def authenticate(
     request: Request,
     services: ServicesDep,
     _bearer_doc: Annotated[object, Security(_bearer)],
     _key_doc: Annotated[object, Security(_api_key)],
 ) -> User:
-    method, secret = _credentials(request)
-    request.state.auth_method = method
-    if method == "api_key":
-        return await _user_for_key(services, secret)
-    access = tokens.decode(secret, services.settings.jwt_secret.get_secret_value())
-    if await services.sessions.access_revoked(access.jti):
-        raise InvalidCredentials("This access token was revoked (logged out).")
-    request.state.access = access
-    user = await asyncio.to_thread(services.users.by_id, access.user_id)
-    if user is None:
-        raise InvalidCredentials("Invalid access token.")
-    return user
+    return await identify(request, services)
 
 
 async def session_user(request: Request, user: Annotated[User, Depends(authenticate)]) -> User:

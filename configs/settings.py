@@ -85,6 +85,14 @@ class Settings(BaseSettings):
     # how many task worker processes run at once (each costs memory and background CPU).
     job_task_cpus: float = Field(default=0.05, gt=0, le=1)
 
+    @field_validator("metrics_token")
+    @classmethod
+    def _real_token(cls, token: SecretStr | None) -> SecretStr | None:
+        if token is not None and len(token.get_secret_value()) < 16:
+            raise ValueError("METRICS_TOKEN must be at least 16 characters (unset it to leave "
+                             "/metrics open)")
+        return token
+
     @field_validator("cors_origins")
     @classmethod
     def _origins(cls, origins: list[str]) -> list[str]:

@@ -75,6 +75,8 @@ class Ingress:
         self.task_cpus = config.job_task_cpus
         self.grace_s = config.shutdown_grace_s
         self.in_flight: dict[asyncio.Future, tuple[str, int]] = {}
+        self.stopping = False
+        self.reaper_interval_s = config.reaper_interval_s
         self.retriever = retriever
         self.redis = Redis.from_url(config.redis_url, health_check_interval=30)
         limits = UploadLimits(config.max_files, config.max_file_bytes, config.max_image_pixels,
@@ -110,7 +112,13 @@ class Ingress:
         # Tasks share their owner's fate: kept so a replica going away can hand them back.
         future = asyncio.wrap_future(ref.future())
         self.in_flight[future] = (job_id, attempt)
-        future.add_done_callback(lambda done: self.in_flight.pop(done, None))
+        future.add_done_callback(self._landed)
+
+    def _landed(self, done: asyncio.Future) -> None:
+        self.in_flight.pop(done, None)
+        if not done.cancelled() and done.exception() is not None:
+            # The job's own record says what failed; the task's error is only logged.
+            log.warning("a job task ended with %s", type(done.exception()).__name__)
 
     async def __del__(self) -> None:
         """Serve's graceful shutdown (downscale, redeploy): no job may go with this replica.
@@ -118,22 +126,29 @@ class Ingress:
         Jobs launched here get `SHUTDOWN_GRACE_S` to finish; the rest are handed back, made
         overdue at once, so a remaining replica's reaper retries them without waiting out
         their deadline."""
-        self.reaper.cancel()
+        if not hasattr(self, "reaper"):
+            return  # __init__ failed: nothing was started
+        self.stopping = True  # the reaper ends after its current pass, never mid-way
+        await asyncio.wait([self.reaper], timeout=self.reaper_interval_s + 5)
         if self.in_flight:
             log.info("shutting down with %d job(s) in flight", len(self.in_flight))
             await asyncio.wait(list(self.in_flight), timeout=self.grace_s)
         for job_id, attempt in list(self.in_flight.values()):
-            if await self.jobs.hand_back(job_id, attempt):
-                log.warning("job %s attempt %d handed back at shutdown", job_id, attempt,
-                            extra=logs.fields(job_id=job_id))
+            try:
+                if await self.jobs.hand_back(job_id, attempt):
+                    log.warning("job %s attempt %d handed back at shutdown", job_id, attempt,
+                                extra=logs.fields(job_id=job_id))
+            except Exception:  # one Redis error must not skip the others
+                log.exception("could not hand back job %s", job_id,
+                              extra=logs.fields(job_id=job_id))
 
     async def _reap_forever(self, config: Settings) -> None:
-        while True:
+        while not self.stopping:
             await asyncio.sleep(config.reaper_interval_s)
             try:
-                for job_id, attempt in await self.jobs.reap():
-                    log.warning("job %s overdue: launching attempt %d", job_id, attempt)
-                    self.launch(job_id, attempt)
+                for job_id, attempt in await self.jobs.reap(self.launch):
+                    log.warning("job %s overdue: launched attempt %d", job_id, attempt,
+                                extra=logs.fields(job_id=job_id))
             except Exception:
                 log.exception("reaper pass failed; trying again")
 
@@ -156,5 +171,5 @@ class Ingress:
     def check_health(self) -> None:
         # Only what a restart can fix: a Redis or Milvus outage is reported by /health
         # instead, since restarting replicas would take the whole API down with it.
-        if self.reaper.done():
+        if self.reaper.done() and not self.stopping:
             raise RuntimeError("the overdue-job reaper stopped")

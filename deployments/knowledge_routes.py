@@ -7,7 +7,7 @@ from pydantic import BaseModel
 
 from auth.deps import CurrentUser
 from paleon.context import ServicesDep
-from paleon.errors import NotFound
+from paleon.errors import NotFound, ServiceUnavailable
 from rag.knowledge import Entry, load_knowledge
 
 router = APIRouter(prefix="/knowledge", tags=["knowledge"])
@@ -29,7 +29,10 @@ async def search(
     limit: Annotated[int, Query(ge=1, le=20)] = 5,
 ) -> list[KnowledgeHit]:
     kb = load_knowledge()
-    hits = await state.knowledge_search(q, limit)
+    try:
+        hits = await state.knowledge_search(q, limit)
+    except Exception as exc:  # Milvus or the Retriever down: the client may retry later
+        raise ServiceUnavailable("Knowledge search is unavailable; try again shortly.") from exc
     return [KnowledgeHit(id=h["id"], name=h["name"], score=h["score"], entry=kb.by_id[h["id"]])
             for h in hits if h["id"] in kb.by_id]
 

@@ -11,9 +11,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from ray.serve import metrics as serve_metrics
 from ray.util import metrics as ray_metrics
+from redis.exceptions import RedisError
 
 from paleon.context import ServicesDep
-from paleon.errors import InvalidCredentials
+from paleon.errors import InvalidCredentials, ServiceUnavailable
 
 SECONDS = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120]
 MILLISECONDS = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000]
@@ -97,6 +98,10 @@ async def metrics(state: ServicesDep,
     if token is not None and not hmac.compare_digest((authorization or "").encode(),
                                                      expected.encode()):
         raise InvalidCredentials("GET /metrics wants `Authorization: Bearer <METRICS_TOKEN>`.")
+    try:
+        snapshot = await state.jobs.snapshot()
+    except RedisError as exc:
+        raise ServiceUnavailable("Redis, which holds the job metrics, is unavailable.") from exc
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Snapshot(await state.jobs.snapshot()))
+    registry.register(_Snapshot(snapshot))
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

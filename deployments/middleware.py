@@ -1,7 +1,7 @@
 """Request ids; what is checked before a body is read (size, credentials); CORS."""
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from ray.serve import context as serve_context
 from starlette.exceptions import HTTPException
@@ -74,23 +74,25 @@ class SettingsCORS:
 
 
 class PreAuth:
-    """Check credentials locally before an upload's body is read.
+    """Authenticate before an upload's body is read.
 
     FastAPI parses a multipart body before dependencies run, so without this an anonymous
-    client could make the ingress read and parse up to the body limit. Only what needs no
-    I/O is checked here (header present, JWT signature and expiry, API-key checksum); the
-    route's dependency still does the full check.
+    client (or one with a made-up, well-formed API key) could make the ingress read and
+    parse up to the body limit. The caller found here is kept on the request, and the
+    route's dependency reuses it.
     """
 
-    def __init__(self, app: ASGIApp, paths: set[str], check: Callable[[Request], None]):
+    def __init__(self, app: ASGIApp, paths: set[str],
+                 check: Callable[[Request], Awaitable[None]]):
         self.app = app
         self.paths = paths
         self.check = check
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] in self.paths:
+        path = scope.get("path", "").removeprefix(scope.get("root_path", "")) or "/"
+        if scope["type"] == "http" and scope["method"] == "POST" and path in self.paths:
             try:
-                self.check(Request(scope))
+                await self.check(Request(scope))
             except PaleonError as exc:
                 response = JSONResponse({"detail": exc.detail, **exc.fields}, exc.status_code,
                                         exc.headers)

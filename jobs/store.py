@@ -3,6 +3,7 @@
 import json
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
@@ -140,8 +141,12 @@ class JobStore:
                 self.timeouts.result_ttl_s, round(seconds, 4)]
         return bool(await self._finish(keys=keys, args=args))
 
-    async def reap(self) -> list[tuple[str, int]]:
-        """Retry or fail every job past its deadline; returns (job_id, attempt) to relaunch."""
+    async def reap(self, launch: Callable[[str, int], None] | None = None
+                   ) -> list[tuple[str, int]]:
+        """Retry or fail every job past its deadline; returns (job_id, attempt) retried.
+
+        `launch` is called at once for each retry, so a pass cut short (cancelled, Redis
+        gone mid-way) never leaves a job retried in Redis but not launched."""
         now = time.time()
         due = await self.redis.zrangebyscore(DEADLINES, "-inf", now, start=0, num=100)
         relaunch = []
@@ -152,9 +157,10 @@ class JobStore:
                     self.timeouts.result_ttl_s]
             attempt = int(await self._reap(keys=keys, args=args))
             if attempt > 0:
+                if launch is not None:
+                    launch(job_id, attempt)
                 relaunch.append((job_id, attempt))
         return relaunch
-
 
 
 _FLOATS = ("created_at", "updated_at", "started_at", "completed_at", "processing_time")

@@ -16,9 +16,11 @@ import sys
 
 from pythonjsonlogger.json import JsonFormatter
 
-# Access tokens (JWTs), API keys, OpenAI-style keys, Authorization header values.
+# Access tokens (JWTs), API keys, OpenAI-style keys, Authorization header values, and
+# passwords in URLs (redis://:PASSWORD@host).
 _SECRETS = re.compile(
-    r"eyJ[\w-]{5,}\.[\w-]{5,}\.[\w-]{5,}"
+    r"(?<=://)[^/\s:@]*:[^@\s/]+(?=@)"
+    r"|eyJ[\w-]{5,}\.[\w-]{5,}\.[\w-]{5,}"
     r"|paleon_[0-9A-Za-z]{20,}"
     r"|sk-[\w-]{8,}"
     r"|(?i:(?:bearer|apikey)\s+)\S+"

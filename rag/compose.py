@@ -165,12 +165,13 @@ def compose(hits: list[list[dict]], classes: list[list[dict]], kb: KnowledgeBase
         identification = Identification(status="unidentified",
                                          confidence=round(decision.confidence, 4),
                                          explanation=explanation)
-    similar = sorted((s for image in hits for s in image), key=lambda h: -h["score"])
+    best: dict[str, dict] = {}  # each specimen once, at its best score, best first
+    for hit in sorted((h for image in hits for h in image), key=lambda h: -h["score"]):
+        best.setdefault(hit["id"], hit)
     return IdentificationResult(
         identification=identification,
         candidates=candidates(evidence.scores, kb),
-        similar_specimens=_similar(list({h["id"]: h for h in reversed(similar)}.values())[::-1]
-                                   [:10], kb),
+        similar_specimens=_similar(list(best.values())[:10], kb),
         per_image=[PerImage(index=i, candidates=candidates(e.scores, kb),
                             unknown=round(e.unknown, 4), best_similarity=e.best_similarity,
                             similar_specimens=_similar(h, kb), encoder_classes=c,

@@ -5,8 +5,10 @@ gets the weight Σ_{j: l_j = label} exp((s_j - s0) / T), and an open-set "none o
 one unit per neighbour: the weight a neighbour at exactly s0 would have. Normalised, these are
 a temperature-scaled softmax with an open-set reference: confidence falls when neighbours
 disagree (their weight is split) and when they are only faintly similar (the open set wins).
-T (`similarity_temperature`) and s0 (`open_set_similarity`) are fitted by `paleon eval
---calibrate`, which minimises the negative log-likelihood of held-out photos.
+T (`CALIBRATION__TEMPERATURE`) is fitted by `paleon eval --calibrate`, which minimises the
+negative log-likelihood of held-out photos (temperature scaling); s0
+(`CALIBRATION__OPEN_SET_SIMILARITY`) is set from the similarities of photos with and
+without a fossil (docs/identification.md).
 """
 
 import math
@@ -49,11 +51,13 @@ def label_key(kb: KnowledgeBase, label: str) -> str:
 
 def image_evidence(hits: list[dict], classes: list[dict], kb: KnowledgeBase,
                    cal: Calibration) -> ImageEvidence:
+    # Weights relative to the largest exponent (log-sum-exp): no overflow at any T.
+    exponents = [(hit["score"] - cal.open_set_similarity) / cal.temperature for hit in hits]
+    top = max([0.0, *exponents])
     weights: dict[str, float] = defaultdict(float)
-    for hit in hits:
-        weights[label_key(kb, hit["label"])] += math.exp(
-            (hit["score"] - cal.open_set_similarity) / cal.temperature)
-    unknown_weight = max(len(hits), 1)
+    for hit, exponent in zip(hits, exponents, strict=True):
+        weights[label_key(kb, hit["label"])] += math.exp(exponent - top)
+    unknown_weight = max(len(hits), 1) * math.exp(-top)
     total = sum(weights.values()) + unknown_weight
     scores = {key: w / total for key, w in weights.items()}
     unknown = unknown_weight / total

@@ -10,7 +10,7 @@ from rag.fusion import Calibration
 from rag.knowledge import KnowledgeBase
 from rag.result import IdentificationResult, ModelInfo
 from rag.text import MiniLMTextEncoder
-from rag.vision_model import VisionModel, VisionModelError, refine
+from rag.vision_model import VisionAnswer, VisionModel, VisionModelError, refine
 
 log = logging.getLogger("paleon.pipeline")
 
@@ -42,19 +42,25 @@ async def identify(images: list[bytes], hits: list[list[dict]], classes: list[li
                    vision_budget_s: float | None = None) -> dict:
     """The job's result as JSON-ready data (rag.result.IdentificationResult).
 
-    `vision_budget_s` bounds the vision model, retries included, so that a slow provider
-    costs the user the refinement, never the job."""
+    `vision_budget_s` bounds the knowledge look-up and the vision model, retries included:
+    whatever goes wrong there costs the user the refinement, never the job."""
     local = compose(hits, classes, kb, cal, model_info(encoder, kb, cal, vision))
     if vision is None or not any(hits):
         return local.model_dump(mode="json")
-    try:
+
+    async def ask() -> VisionAnswer:
         docs = await documents(context_ids(local, kb))
-        answer = await asyncio.wait_for(vision.answer(images, local, docs, kb), vision_budget_s)
-        return refine(local, answer, kb).model_dump(mode="json")
+        return await vision.answer(images, local, docs, kb)
+
+    try:
+        answer = await asyncio.wait_for(ask(), vision_budget_s)
+        return refine(local, answer, kb, cal).model_dump(mode="json")
     except TimeoutError:
         reason = "the vision model did not answer in time"
     except VisionModelError as exc:
         reason = str(exc)
+    except Exception as exc:  # the knowledge look-up, a quirky server: never the job's end
+        reason = f"the vision model step failed ({type(exc).__name__})"
     log.warning("vision model not used: %s", reason)
     warnings = [*local.warnings, f"The retrieval result is shown: {reason}."]
     return local.model_copy(update={"warnings": warnings}).model_dump(mode="json")

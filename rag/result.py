@@ -23,7 +23,9 @@ class Identification(BaseModel):
     scientific_name: str | None = None
     rank: str | None = None
     lineage: list[Taxon] = Field([], description="Root first, ending with the named taxon")
-    confidence: float = Field(ge=0, le=1, description="Calibrated probability of the named taxon")
+    confidence: float = Field(ge=0, le=1, description="Calibrated probability of the named "
+                              "taxon (source retrieval); the vision model's own, uncalibrated "
+                              "estimate (source vision-model)")
     source: Literal["retrieval", "vision-model"] = "retrieval"
     geologic_range: GeologicRangeOut | None = None
     description: str = ""

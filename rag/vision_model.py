@@ -6,6 +6,7 @@ The named taxon must be a knowledge-base entry. Any failure leaves the local res
 with a warning that says what went wrong (never the key, never the provider's message body).
 """
 
+import asyncio
 import base64
 import io
 import json
@@ -13,8 +14,10 @@ import logging
 
 import openai
 from PIL import Image
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
+from rag.compose import NOT_A_FOSSIL_WARNING, UNIDENTIFIED_WARNING
+from rag.fusion import Calibration
 from rag.knowledge import KnowledgeBase
 from rag.result import GeologicRangeOut, Identification, IdentificationResult
 
@@ -34,8 +37,18 @@ SYSTEM = (
 class VisionAnswer(BaseModel):
     taxon_id: str = Field(max_length=64)
     confidence: float = Field(ge=0, le=1)
-    rationale: str = Field(max_length=2000)
-    observed_features: list[str] = Field(default=[], max_length=12)
+    rationale: str
+    observed_features: list[str] = []
+
+    @field_validator("rationale")
+    @classmethod
+    def _short_rationale(cls, text: str) -> str:
+        return text[:2000]  # a long answer is still an answer: keep its start
+
+    @field_validator("observed_features")
+    @classmethod
+    def _few_features(cls, features: list[str]) -> list[str]:
+        return [feature[:200] for feature in features[:12]]
 
 
 class VisionModelError(Exception):
@@ -91,10 +104,10 @@ class VisionModel:
 
     async def answer(self, images: list[bytes], local: IdentificationResult,
                      documents: list[dict], kb: KnowledgeBase) -> VisionAnswer:
+        urls = await asyncio.to_thread(lambda: [data_url(i, self.image_side) for i in images])
         content = [{"type": "text", "text": evidence_text(local, documents)}]
-        content += [{"type": "image_url",
-                     "image_url": {"url": data_url(image, self.image_side), "detail": "auto"}}
-                    for image in images]
+        content += [{"type": "image_url", "image_url": {"url": url, "detail": "auto"}}
+                    for url in urls]
         try:
             response = await self.client.chat.completions.create(
                 model=self.model,
@@ -112,20 +125,25 @@ class VisionModel:
         except openai.APIError as exc:  # connection errors, unparseable responses
             raise VisionModelError(f"the vision model was unreachable ({type(exc).__name__})"
                                    ) from exc
-        text = response.choices[0].message.content if response.choices else None
+        message = response.choices[0].message if response.choices else None
+        text = message.content if message is not None else None
         try:
             return VisionAnswer.model_validate(json.loads(text or ""))
         except (json.JSONDecodeError, ValidationError) as exc:
             raise VisionModelError("the vision model's answer did not match the schema") from exc
 
 
-def refine(local: IdentificationResult, answer: VisionAnswer,
-           kb: KnowledgeBase) -> IdentificationResult:
-    """The vision model's pick, grounded in its knowledge-base entry; else the local result."""
+def refine(local: IdentificationResult, answer: VisionAnswer, kb: KnowledgeBase,
+           cal: Calibration) -> IdentificationResult:
+    """The vision model's pick, grounded in its knowledge-base entry, when it is confident
+    enough (the same threshold as retrieval's); otherwise the local result stands."""
     entry = kb.by_id.get(answer.taxon_id)
     if entry is None:
         raise VisionModelError(f"the vision model named {answer.taxon_id[:64]!r}, which is not "
                                "in the knowledge base")
+    if answer.confidence < cal.threshold:
+        raise VisionModelError(f"the vision model was not confident ({entry.name}, "
+                               f"{answer.confidence:.0%})")
     evidence = next((c.confidence for c in local.candidates if c.taxon_id == entry.id), 0.0)
     identification = Identification(
         status="identified", taxon=entry.name, taxon_id=entry.id,
@@ -137,4 +155,12 @@ def refine(local: IdentificationResult, answer: VisionAnswer,
         explanation=f"{answer.rationale} (Retrieval alone gave {entry.name} {evidence:.0%}; "
                     f"it said: {local.identification.explanation})",
         observed_features=answer.observed_features)
-    return local.model_copy(update={"identification": identification})
+    # Retrieval's "nothing to name" no longer holds; what it found stays worth knowing.
+    warnings = [w for w in local.warnings if w != UNIDENTIFIED_WARNING]
+    if entry.id != local.identification.taxon_id:
+        warnings.append(f"The vision model named {entry.name}, which differs from the "
+                        "reference collection's evidence (see candidates).")
+    if entry.kind == "pseudofossil" and not any("may not be a fossil" in w for w in warnings):
+        warnings.append(NOT_A_FOSSIL_WARNING.format(
+            why=f"the vision model sees {entry.name}"))
+    return local.model_copy(update={"identification": identification, "warnings": warnings})

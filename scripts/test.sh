@@ -11,7 +11,14 @@ cd "$(dirname "$0")/.."
 ruff check . || exit 1
 
 paths=no
-for arg in "$@"; do case "$arg" in -*) ;; *) paths=yes ;; esac; done
+for arg in "$@"; do
+  case "$arg" in
+    -m|-m*) echo "scripts/test.sh picks the markers itself; run pytest directly for -m" >&2
+            exit 2 ;;
+    -*) ;;
+    *) [ -e "${arg%%::*}" ] && paths=yes ;;
+  esac
+done
 
 python -m pytest -m "not cluster" "$@"
 first=$?

@@ -20,7 +20,8 @@ def completion(content: str, model: str = "fake-vision") -> dict:
 class FakeOpenAI:
     """Each request takes the next step of `script`; the last step repeats.
 
-    A step is ("answer", content), ("status", code), or ("sleep", seconds, content).
+    A step is ("answer", content), ("status", code), ("sleep", seconds, content), or
+    ("raw", body): a whole response body, for servers that get the protocol wrong.
     """
 
     def __init__(self):
@@ -67,6 +68,13 @@ class FakeOpenAI:
                 if step[0] == "status":
                     self._send(step[1], {"error": {"message": "slow down", "type": "rate"}},
                                {"Retry-After": "0"})
+                elif step[0] == "raw":
+                    data = step[1].encode()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
                 elif step[0] == "sleep":
                     time.sleep(step[1])
                     with contextlib.suppress(OSError):  # the client may have given up

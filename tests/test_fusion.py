@@ -146,3 +146,19 @@ def test_similar_specimens_are_deduplicated_across_images():
     out = result([[shared], [shared, hit("brachiopods", 0.7)]])
     assert [s.id for s in out.similar_specimens].count("spec-1") == 1
     assert out.similar_specimens[0].taxon_id == "brachiopods"
+
+
+def test_the_best_match_leads_similar_specimens_across_photos():
+    out = result([[hit("ammonoids", 0.95, "x"), *neighbours(("nautiloids", 10, 0.5))],
+                  [hit("trilobites", 0.9, "z"), hit("ammonoids", 0.5, "x"),
+                   *neighbours(("brachiopods", 10, 0.6))]])
+    ids = [s.id for s in out.similar_specimens]
+    assert ids[:2] == ["x", "z"] and out.similar_specimens[0].score == 0.95
+    assert ids.count("x") == 1
+
+
+def test_extreme_temperatures_do_not_overflow():
+    for temperature in (0.001, 1.0):
+        cal = CAL.model_copy(update={"temperature": temperature, "open_set_similarity": -1})
+        evidence = image_evidence(neighbours(("ammonoids", 3, 1.0)), [], KB, cal)
+        assert 0 <= evidence.unknown <= 1 and evidence.scores["ammonoids"] <= 1

@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from auth import api_keys
 from tests import gallery
 from tests.conftest import CORS_ORIGIN, METRICS_TOKEN
 from tests.test_api_jobs import photo, wait_for
@@ -37,7 +38,9 @@ def test_cors_allows_the_configured_origin_only(client):
 @pytest.mark.parametrize("headers", [
     {}, {"Authorization": "Bearer not-a-token"}, {"X-API-Key": "paleon_bad"},
     {"Authorization": "Basic dXNlcjpwYXNz"},
-])
+    {"X-API-Key": api_keys.generate()},  # well formed, checksum right, but nobody's key
+    {"Authorization": f"ApiKey {api_keys.generate()}"},
+], ids=["none", "bad-token", "bad-key", "basic", "unknown-key", "unknown-key-scheme"])
 def test_uploads_without_valid_credentials_are_refused_before_the_body(client, headers):
     consumed = 0
 

@@ -33,15 +33,20 @@ def fake():
     server.close()
 
 
-def identify(fake, timeout_s=5.0, retries=2, budget=None):
+def identify(fake, timeout_s=5.0, retries=2, budget=None, hits=None, documents=None):
     vision = VisionModel(API_KEY, fake.url, "fake-vision", timeout_s, retries, image_side=128)
 
-    async def documents(ids):
+    async def knowledge(ids):
         return [{"id": i, "name": KB.by_id[i].name, "document": f"about {i}"} for i in ids]
 
     return asyncio.run(pipeline.identify(
-        [PHOTO], HITS, [[]], encoder="efficientnet-lite0", kb=KB, cal=Calibration(),
-        documents=documents, vision=vision, vision_budget_s=budget))
+        [PHOTO], hits or HITS, [[]], encoder="efficientnet-lite0", kb=KB, cal=Calibration(),
+        documents=documents or knowledge, vision=vision, vision_budget_s=budget))
+
+
+def answer(taxon_id="nautiloids", confidence=0.82, **more) -> str:
+    return json.dumps({"taxon_id": taxon_id, "confidence": confidence,
+                       "rationale": "Seen on the photo.", "observed_features": [], **more})
 
 
 def test_a_good_answer_refines_the_identification(fake):
@@ -55,7 +60,9 @@ def test_a_good_answer_refines_the_identification(fake):
     assert "Retrieval alone gave Nautiloids" in ident["explanation"]
     assert result["candidates"][0]["taxon_id"] == "ammonoids"  # the evidence is kept
     assert result["model"]["generator"] == "openai-compatible"
-    assert result["model"]["generator_model"] == "fake-vision" and result["warnings"] == []
+    assert result["model"]["generator_model"] == "fake-vision"
+    assert result["warnings"] == ["The vision model named Nautiloids, which differs from the "
+                                  "reference collection's evidence (see candidates)."]
 
     (request,) = fake.requests
     assert request["headers"]["authorization"] == f"Bearer {API_KEY}"
@@ -76,6 +83,7 @@ def test_a_good_answer_refines_the_identification(fake):
 
 @pytest.mark.parametrize("content, reason", [
     ("this is not JSON {", "did not match the schema"),
+    (answer(confidence=0.3), "the vision model was not confident (Nautiloids, 30%)"),
     (json.dumps({"taxon_id": "nautiloids", "confidence": 7, "rationale": "x",
                  "observed_features": []}), "did not match the schema"),
     (json.dumps({"taxon_id": "unicorns", "confidence": 0.9, "rationale": "x",
@@ -128,3 +136,41 @@ def test_the_api_key_never_reaches_results_or_logs(fake, caplog):
     assert API_KEY not in caplog.text
     assert base64.b64encode(PHOTO[:30]).decode()[:20] not in caplog.text  # no photo bytes
     assert "vision model not used" in caplog.text
+
+
+def test_a_quirky_server_or_a_failed_lookup_never_fails_the_job(fake):
+    body = {"id": "x", "object": "chat.completion", "created": 0, "model": "m",
+            "choices": [{"index": 0, "finish_reason": "stop", "message": None}]}
+    fake.script = [("raw", json.dumps(body))]
+    result = identify(fake)
+    assert result["identification"]["source"] == "retrieval"
+    assert "did not match the schema" in result["warnings"][0]
+
+    async def broken(ids):
+        raise RuntimeError("milvus down")
+
+    fake.script = [("answer", GOOD)]
+    result = identify(fake, documents=broken)
+    assert result["identification"]["source"] == "retrieval"
+    assert result["warnings"] == ["The retrieval result is shown: the vision model step failed "
+                                  "(RuntimeError)."]
+
+
+def test_a_confident_answer_replaces_an_unidentified_result(fake):
+    faint = [[{"id": f"t{i}", "label": "trilobites", "source": "t.jpg", "score": 0.45}
+              for i in range(10)]]
+    long = answer(rationale="x" * 5000, observed_features=[f"f{i}" for i in range(20)])
+    fake.script = [("answer", long)]
+    result = identify(fake, hits=faint)
+    ident = result["identification"]
+    assert ident["status"] == "identified" and ident["taxon_id"] == "nautiloids"
+    assert len(ident["observed_features"]) == 12  # a long answer is trimmed, not refused
+    assert not any("similar enough" in w for w in result["warnings"])
+    assert any("differs from the reference collection" in w for w in result["warnings"])
+
+
+def test_a_pseudofossil_answer_warns_it_may_not_be_a_fossil(fake):
+    fake.script = [("answer", answer("concretions", 0.9))]
+    result = identify(fake)
+    assert result["identification"]["taxon_id"] == "concretions"
+    assert any("may not be a fossil" in w and "Concretions" in w for w in result["warnings"])

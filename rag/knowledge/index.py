@@ -29,6 +29,13 @@ def document(entry: Entry) -> str:
     )
 
 
+def embedded_text(entry: Entry) -> str:
+    """What is embedded: the words people search with, short enough for MiniLM's 256-token
+    window (the whole document would be cut, and its end never seen)."""
+    return (f"{entry.name} ({entry.scientific_name}), {' '.join(entry.aliases)}. "
+            f"{entry.description} {'; '.join(entry.diagnostic_features)}.")
+
+
 def digest(text: str, model: str) -> str:
     return hashlib.sha256(f"{model}\n{text}".encode()).hexdigest()
 
@@ -65,11 +72,12 @@ class KnowledgeIndex:
         stored = {row["id"]: row["digest"] for row in self.client.query(
             self.collection, filter='id != ""', output_fields=["id", "digest"])}
         docs = {entry.id: document(entry) for entry in kb.entries}
-        digests = {key: digest(text, self.encoder.name) for key, text in docs.items()}
+        texts = {entry.id: embedded_text(entry) for entry in kb.entries}
+        digests = {key: digest(docs[key] + texts[key], self.encoder.name) for key in docs}
         changed = [key for key in docs if stored.get(key) != digests[key]]
         removed = sorted(set(stored) - set(docs))
         if changed:
-            vectors = self.encoder.encode([docs[key] for key in changed])
+            vectors = self.encoder.encode([texts[key] for key in changed])
             rows = [{"id": key, "name": kb.by_id[key].name, "digest": digests[key],
                      "document": docs[key], "embedding": vector.tolist()}
                     for key, vector in zip(changed, vectors, strict=True)]
