@@ -130,7 +130,9 @@ def test_a_handed_back_attempt_is_retried_at_once(unit_redis_url):
         nothing_due = await store.reap()
         stale = await store.hand_back(job_id, 2)  # not its attempt: nothing happens
         handed = await store.hand_back(job_id, 1)
-        retried = await store.reap()
+        launched = []
+        retried = await store.reap(lambda *job: launched.append(job))
+        assert launched == retried  # launched as reaped, not after the pass
         job = await store.get(job_id)
         await redis.delete(job_key(job_id), images_key(job_id))
         await redis.zrem(DEADLINES, job_id)

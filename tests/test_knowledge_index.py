@@ -54,5 +54,13 @@ def test_sync_embeds_only_what_changed(index):
 ])
 def test_free_text_finds_the_right_entry(index, query, expected):
     index.sync(load_knowledge())
-    top = [hit["id"] for hit in index.search(query, 3)]
+    top = [hit["id"] for hit in index.search(query, 5)]
     assert expected in top, top
+
+
+def test_every_passage_fits_the_models_window(encoder):
+    from rag.knowledge.index import passages
+
+    longest = max(len(encoder.model.tokenizer(text)["input_ids"])
+                  for entry in load_knowledge().entries for text in passages(entry))
+    assert longest <= encoder.model.max_seq_length, longest

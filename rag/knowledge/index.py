@@ -13,7 +13,6 @@ log = logging.getLogger("paleon.knowledge")
 
 COLLECTION = "knowledge"
 _INDEX = {"index_type": "FLAT", "metric_type": "COSINE"}
-_FIELDS = ["id", "name", "document"]
 
 
 def document(entry: Entry) -> str:
@@ -29,11 +28,17 @@ def document(entry: Entry) -> str:
     )
 
 
-def embedded_text(entry: Entry) -> str:
-    """What is embedded: the words people search with, short enough for MiniLM's 256-token
-    window (the whole document would be cut, and its end never seen)."""
-    return (f"{entry.name} ({entry.scientific_name}), {' '.join(entry.aliases)}. "
-            f"{entry.description} {'; '.join(entry.diagnostic_features)}.")
+def passages(entry: Entry) -> list[str]:
+    """What is embedded: the entry in three passages, each well inside MiniLM's 256-token
+    window (one whole document would be cut, its end never seen). A search scores an entry
+    by its best passage."""
+    head = f"{entry.name} ({entry.scientific_name})"
+    return [
+        f"{head}, {' '.join(entry.aliases)}. {entry.description}",
+        f"{head}, what to look for: {'; '.join(entry.diagnostic_features)}.",
+        f"{head} is mistaken for: " + "; ".join(
+            f"{look.name}: {look.how_to_tell}" for look in entry.look_alikes),
+    ]
 
 
 def digest(text: str, model: str) -> str:
@@ -50,9 +55,15 @@ class KnowledgeIndex:
 
     def _create(self) -> None:
         if self.client.has_collection(self.collection):
-            return
+            fields = {f["name"] for f in self.client.describe_collection(self.collection)["fields"]}
+            if "entry_id" in fields:
+                return
+            # Made by a version that embedded whole documents: derived data, rebuilt.
+            self.client.drop_collection(self.collection)
         schema = self.client.create_schema(auto_id=False, enable_dynamic_field=False)
-        schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=64)
+        schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=80)  # entry#n
+        schema.add_field("entry_id", DataType.VARCHAR, max_length=64)
+        schema.add_field("passage", DataType.INT64)
         schema.add_field("name", DataType.VARCHAR, max_length=128)
         schema.add_field("digest", DataType.VARCHAR, max_length=64)
         schema.add_field("document", DataType.VARCHAR, max_length=8192)
@@ -69,21 +80,24 @@ class KnowledgeIndex:
         """Embed new or changed entries, drop removed ones; idempotent and cheap when in step."""
         self._create()
         self.client.load_collection(self.collection)
-        stored = {row["id"]: row["digest"] for row in self.client.query(
-            self.collection, filter='id != ""', output_fields=["id", "digest"])}
+        stored = {row["entry_id"]: row["digest"] for row in self.client.query(
+            self.collection, filter="passage == 0", output_fields=["entry_id", "digest"])}
         docs = {entry.id: document(entry) for entry in kb.entries}
-        texts = {entry.id: embedded_text(entry) for entry in kb.entries}
-        digests = {key: digest(docs[key] + texts[key], self.encoder.name) for key in docs}
+        texts = {entry.id: passages(entry) for entry in kb.entries}
+        digests = {key: digest(docs[key] + "\n".join(texts[key]), self.encoder.name)
+                   for key in docs}
         changed = [key for key in docs if stored.get(key) != digests[key]]
         removed = sorted(set(stored) - set(docs))
+        if changed or removed:
+            self.client.delete(self.collection, filter=f"entry_id in {changed + removed}")
         if changed:
-            vectors = self.encoder.encode([texts[key] for key in changed])
-            rows = [{"id": key, "name": kb.by_id[key].name, "digest": digests[key],
+            todo = [(key, n, text) for key in changed for n, text in enumerate(texts[key])]
+            vectors = self.encoder.encode([text for _, _, text in todo])
+            rows = [{"id": f"{key}#{n}", "entry_id": key, "passage": n,
+                     "name": kb.by_id[key].name, "digest": digests[key],
                      "document": docs[key], "embedding": vector.tolist()}
-                    for key, vector in zip(changed, vectors, strict=True)]
+                    for (key, n, _), vector in zip(todo, vectors, strict=True)]
             self.client.upsert(self.collection, data=rows)
-        if removed:
-            self.client.delete(self.collection, ids=removed)
         if changed or removed:
             self.client.flush(self.collection)
             log.info("knowledge collection: %d embedded, %d removed", len(changed), len(removed))
@@ -93,16 +107,25 @@ class KnowledgeIndex:
         """The stored documents of these entries, in the order asked (missing ones skipped)."""
         if not ids:
             return []
-        rows = {row["id"]: row for row in self.client.get(
-            self.collection, ids=list(dict.fromkeys(ids)), output_fields=_FIELDS)}
-        return [{key: rows[i][key] for key in _FIELDS} for i in ids if i in rows]
+        wanted = list(dict.fromkeys(ids))
+        rows = {row["entry_id"]: row for row in self.client.query(
+            self.collection, filter=f"passage == 0 and entry_id in {wanted}",
+            output_fields=["entry_id", "name", "document"])}
+        return [{"id": i, "name": rows[i]["name"], "document": rows[i]["document"]}
+                for i in wanted if i in rows]
 
     def search(self, text: str, k: int) -> list[dict]:
-        """Entries nearest in meaning to `text`: {"id", "name", "document", "score"}."""
+        """Entries nearest in meaning to `text` (by their best passage):
+        {"id", "name", "document", "score"}."""
         vector = self.encoder.encode([text])[0]
-        hits = self.client.search(self.collection, data=[np.asarray(vector).tolist()], limit=k,
-                                  anns_field="embedding", output_fields=["name", "document"],
+        hits = self.client.search(self.collection, data=[np.asarray(vector).tolist()],
+                                  limit=min(k * 3, 1000), anns_field="embedding",
+                                  output_fields=["entry_id", "name", "document"],
                                   search_params={"metric_type": "COSINE"})[0]
-        return [{"id": hit["id"], "name": hit["entity"]["name"],
-                 "document": hit["entity"]["document"], "score": round(float(hit["distance"]), 4)}
-                for hit in hits]
+        best: dict[str, dict] = {}
+        for hit in hits:  # best first: an entry's first passage here is its best
+            entity = hit["entity"]
+            best.setdefault(entity["entry_id"], {
+                "id": entity["entry_id"], "name": entity["name"],
+                "document": entity["document"], "score": round(float(hit["distance"]), 4)})
+        return list(best.values())[:k]
