@@ -55,7 +55,9 @@ if not status or status == 'completed' or status == 'failed' then
   return -1
 end
 local attempt = tonumber(redis.call('HGET', KEYS[1], 'attempt'))
-if attempt >= tonumber(ARGV[3]) then
+-- Attempts handed back by a replica going away are not the job's fault: they don't count.
+local handed_back = tonumber(redis.call('HGET', KEYS[1], 'handed_back') or '0')
+if attempt - handed_back >= tonumber(ARGV[3]) then
   local reason = redis.call('HGET', KEYS[1], 'last_error')
   if not reason then
     reason = 'the worker running this job stopped responding'
@@ -86,6 +88,7 @@ if redis.call('HGET', KEYS[1], 'attempt') ~= ARGV[2] then return 0 end
 if status ~= 'pending' and status ~= 'processing' then return 0 end
 redis.call('HSET', KEYS[1], 'last_error', 'the replica running it shut down',
            'updated_at', ARGV[3])
+redis.call('HINCRBY', KEYS[1], 'handed_back', 1)
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
 return 1
 """

@@ -164,7 +164,7 @@ class JobStore:
 
 
 _FLOATS = ("created_at", "updated_at", "started_at", "completed_at", "processing_time")
-_INTS = ("attempt", "image_count", "worker_pid")
+_INTS = ("attempt", "image_count", "worker_pid", "handed_back")
 
 
 def _decode(raw: dict) -> dict:

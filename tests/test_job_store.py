@@ -124,7 +124,8 @@ def test_snapshot_counts_the_queue_and_outcomes(unit_redis_url):
 
 def test_a_handed_back_attempt_is_retried_at_once(unit_redis_url):
     async def scenario():
-        redis, store = store_for(unit_redis_url, max_attempts=3)
+        # One attempt allowed: a handed-back attempt must not use it up.
+        redis, store = store_for(unit_redis_url, max_attempts=1)
         job_id = (await store.create("alice", [b"1"], "r1"))["job_id"]
         await store.claim(job_id, 1, 1)
         nothing_due = await store.reap()
@@ -143,3 +144,4 @@ def test_a_handed_back_attempt_is_retried_at_once(unit_redis_url):
     assert nothing_due == [] and not stale and handed
     assert retried == [(job["job_id"], 2)] and job["status"] == "pending"
     assert job["last_error"] == "the replica running it shut down"
+    assert job["handed_back"] == 1
