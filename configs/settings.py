@@ -85,6 +85,11 @@ class Settings(BaseSettings):
     # how many task worker processes run at once (each costs memory and background CPU).
     job_task_cpus: float = Field(default=0.05, gt=0, le=1)
 
+    @property
+    def milvus_token_value(self) -> str:
+        """MILVUS_TOKEN as pymilvus takes it: "" when unset."""
+        return self.milvus_token.get_secret_value() if self.milvus_token else ""
+
     @field_validator("metrics_token")
     @classmethod
     def _real_token(cls, token: SecretStr | None) -> SecretStr | None:

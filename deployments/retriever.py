@@ -27,8 +27,7 @@ class Retriever:
     def __init__(self, settings: dict, dim: int):
         logs.configure_replica()
         config = Settings(**settings)
-        token = config.milvus_token.get_secret_value() if config.milvus_token else ""
-        client = connect(config.milvus_uri, token)
+        client = connect(config.milvus_uri, config.milvus_token_value)
         self.index = SpecimenIndex(client, dim=dim)
         self.knowledge = KnowledgeIndex(client, MiniLMTextEncoder())
         # Every replica syncs: a no-op once the collection is in step with fossils.yaml.

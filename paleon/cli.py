@@ -9,6 +9,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -24,15 +26,15 @@ HIGH_THROUGHPUT_ENV = {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "1", "RAY_SERVE_ENABLE_
 DEFAULT_CONFIG = ROOT / "serve_config.yaml"
 
 
-def _ensure_services(settings: Settings) -> tuple[list, dict[str, str]]:
-    """Start a private redis-server / milvus-lite server where the configured URL is silent."""
+def _ensure_services(settings: Settings, started: list) -> dict[str, str]:
+    """Start a private redis-server / milvus-lite server where the configured URL is silent;
+    each process started is appended to `started` at once, so a later failure can stop it."""
     wanted = [
         ("Redis", "REDIS_URL", settings.redis_url, 6379,
          lambda port: sidecars.start_redis(settings.data_dir / "redis", port)),
         ("Milvus", "MILVUS_URI", settings.milvus_uri, 19530,
          lambda port: sidecars.start_milvus(settings.data_dir / "milvus", port)),
     ]
-    started = []
     for name, variable, url, default_port, start in wanted:
         host, port = sidecars.host_port(url, default_port)
         if sidecars.answers(host, port):
@@ -41,9 +43,19 @@ def _ensure_services(settings: Settings) -> tuple[list, dict[str, str]]:
             raise sidecars.SidecarError(f"{name} at {host}:{port} ({variable}) does not answer.")
         started.append(start(port))
         print(f"started a private {name} on 127.0.0.1:{port} (data in {settings.data_dir})")
-    env = {"REDIS_URL": settings.redis_url, "MILVUS_URI": settings.milvus_uri,
-           "DATA_DIR": str(settings.data_dir.resolve())}
-    return started, env
+    return {"REDIS_URL": settings.redis_url, "MILVUS_URI": settings.milvus_uri,
+            "DATA_DIR": str(settings.data_dir.resolve())}
+
+
+@contextmanager
+def _services(settings: Settings) -> Iterator[dict[str, str]]:
+    """Redis and Milvus for the duration of a command: what had to be started is stopped."""
+    started: list = []
+    try:
+        yield _ensure_services(settings, started)
+    finally:
+        for process in reversed(started):
+            sidecars.stop(process)
 
 
 def _local_secrets(data_dir: Path) -> dict[str, str]:
@@ -64,10 +76,14 @@ def _local_secrets(data_dir: Path) -> dict[str, str]:
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = Settings()
     try:
-        started, env = _ensure_services(settings)
+        with _services(settings) as env:
+            return _serve_run(args, settings, env)
     except sidecars.SidecarError as exc:
         print(f"paleon: {exc}", file=sys.stderr)
         return 1
+
+
+def _serve_run(args: argparse.Namespace, settings: Settings, env: dict[str, str]) -> int:
     env.update(_local_secrets(settings.data_dir))
     # Ray's token authentication on the local cluster too (dashboard, Jobs API, RPCs).
     env["RAY_AUTH_MODE"] = os.environ.get("RAY_AUTH_MODE", "token")
@@ -99,8 +115,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return child.wait()
     finally:
         sidecars.stop(child, timeout=60)
-        for process in reversed(started):
-            sidecars.stop(process)
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -112,17 +126,12 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from rag.text import MiniLMTextEncoder
 
     settings = Settings()
-    started, _ = _ensure_services(settings)
-    try:
+    with _services(settings):
         encoder = build_encoder(args.encoder, threads=os.cpu_count())
-        token = settings.milvus_token.get_secret_value() if settings.milvus_token else ""
-        client = connect(settings.milvus_uri, token)
+        client = connect(settings.milvus_uri, settings.milvus_token_value)
         index = SpecimenIndex(client, dim=encoder.dim)
         report = ingest(Path(args.folder), encoder, index, batch_size=args.batch_size)
         knowledge = KnowledgeIndex(client, MiniLMTextEncoder()).sync(load_knowledge())
-    finally:
-        for process in reversed(started):
-            sidecars.stop(process)
     print(f"found {report.found} photos in {len(report.labels)} labels; added {report.added}, "
           f"already present {report.already_present}; index holds {report.total_in_index}")
     print(f"knowledge base: {knowledge['entries']} entries, {knowledge['embedded']} embedded, "
@@ -139,20 +148,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from rag.specimens import SpecimenIndex, connect
 
     settings = Settings()
-    started, _ = _ensure_services(settings)
     try:
-        encoder = build_encoder(args.encoder, threads=os.cpu_count())
-        token = settings.milvus_token.get_secret_value() if settings.milvus_token else ""
-        index = SpecimenIndex(connect(settings.milvus_uri, token), dim=encoder.dim)
-        report = evaluate(Path(args.folder), encoder, index, load_knowledge(),
-                          settings.calibration, k=args.top_k or settings.top_k,
-                          holdout=args.holdout, calibrate=args.calibrate)
+        with _services(settings):
+            encoder = build_encoder(args.encoder, threads=os.cpu_count())
+            index = SpecimenIndex(connect(settings.milvus_uri, settings.milvus_token_value),
+                                  dim=encoder.dim)
+            report = evaluate(Path(args.folder), encoder, index, load_knowledge(),
+                              settings.calibration, k=args.top_k or settings.top_k,
+                              holdout=args.holdout, calibrate=args.calibrate)
     except (ValueError, FileNotFoundError) as exc:
         print(f"paleon eval: {exc}", file=sys.stderr)
         return 2
-    finally:
-        for process in reversed(started):
-            sidecars.stop(process)
     print(render_report(report))
     if args.json:
         Path(args.json).write_text(json.dumps(report.as_dict(), indent=2) + "\n")
