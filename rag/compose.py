@@ -11,6 +11,7 @@ from rag.fusion import (
     combine,
     decide,
     image_evidence,
+    label_key,
     pseudofossil_share,
     ranked,
 )
@@ -59,14 +60,17 @@ def _similar(hits: list[dict], kb: KnowledgeBase) -> list[SimilarSpecimen]:
     return out
 
 
-def _from_entry(entry: Entry, decision: Decision, explanation: str) -> Identification:
+def from_entry(entry: Entry, confidence: float, explanation: str,
+               **more: object) -> Identification:
+    """An identification of a knowledge-base entry: every fact from the entry itself."""
     return Identification(
         status="identified", taxon=entry.name, taxon_id=entry.id,
         scientific_name=entry.scientific_name, rank=entry.rank, lineage=entry.lineage,
-        confidence=round(decision.confidence, 4),
+        confidence=round(confidence, 4),
         geologic_range=GeologicRangeOut(**entry.range.model_dump()),
         description=entry.description, diagnostic_features=entry.diagnostic_features,
-        look_alikes=entry.look_alikes, references=entry.references, explanation=explanation)
+        look_alikes=entry.look_alikes, references=entry.references, explanation=explanation,
+        **more)
 
 
 def _rolled_up(name: str, decision: Decision, evidence: ImageEvidence, kb: KnowledgeBase,
@@ -100,8 +104,7 @@ def _explain(decision: Decision, evidence: ImageEvidence, hits: list[list[dict]]
     named = [(kb.by_id[k].name if k in kb.by_id else k, p) for k, p in top[:3]]
     if decision.status == "identified":
         matching = sum(1 for image in hits for hit in image
-                       if kb.resolve(hit["label"]) and kb.resolve(hit["label"]).id == decision.key
-                       or hit["label"] == decision.key)
+                       if label_key(kb, hit["label"]) == decision.key)
         total = sum(len(image) for image in hits)
         best = f"; the closest is {evidence.best_similarity:.2f} similar (cosine)" \
             if evidence.best_similarity is not None else ""
@@ -134,8 +137,8 @@ def _warnings(decision: Decision, evidence: ImageEvidence, per_image: list[Image
         warnings.append(NOT_A_FOSSIL_WARNING.format(
             why=f"it resembles no reference fossil (best similarity "
                 f"{evidence.best_similarity:.2f})"))
-    tops = {ranked(image.scores)[0][0] for image in per_image if image.scores
-            and ranked(image.scores)[0][1] >= cal.threshold}
+    leaders = [ranked(image.scores)[0] for image in per_image if image.scores]
+    tops = {key for key, p in leaders if p >= cal.threshold}
     if len(tops) > 1:
         names = sorted(kb.by_id[k].name if k in kb.by_id else k for k in tops)
         warnings.append(f"The photos disagree ({', '.join(names)}): are they all of one "
@@ -154,7 +157,7 @@ def compose(hits: list[list[dict]], classes: list[list[dict]], kb: KnowledgeBase
     decision = decide(evidence, kb, cal)
     explanation = _explain(decision, evidence, hits, kb, cal)
     if decision.status == "identified" and decision.key in kb.by_id:
-        identification = _from_entry(kb.by_id[decision.key], decision, explanation)
+        identification = from_entry(kb.by_id[decision.key], decision.confidence, explanation)
     elif decision.status == "identified":
         identification = Identification(status="identified", taxon=decision.key,
                                         confidence=round(decision.confidence, 4),

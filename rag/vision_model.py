@@ -16,10 +16,10 @@ import openai
 from PIL import Image
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
-from rag.compose import NOT_A_FOSSIL_WARNING, UNIDENTIFIED_WARNING
+from rag.compose import NOT_A_FOSSIL_WARNING, UNIDENTIFIED_WARNING, from_entry
 from rag.fusion import Calibration
 from rag.knowledge import KnowledgeBase
-from rag.result import GeologicRangeOut, Identification, IdentificationResult
+from rag.result import IdentificationResult
 
 log = logging.getLogger("paleon.vision_model")
 # The SDK's DEBUG records carry whole requests (the photos as base64): never below INFO.
@@ -145,16 +145,11 @@ def refine(local: IdentificationResult, answer: VisionAnswer, kb: KnowledgeBase,
         raise VisionModelError(f"the vision model was not confident ({entry.name}, "
                                f"{answer.confidence:.0%})")
     evidence = next((c.confidence for c in local.candidates if c.taxon_id == entry.id), 0.0)
-    identification = Identification(
-        status="identified", taxon=entry.name, taxon_id=entry.id,
-        scientific_name=entry.scientific_name, rank=entry.rank, lineage=entry.lineage,
-        confidence=round(answer.confidence, 4), source="vision-model",
-        geologic_range=GeologicRangeOut(**entry.range.model_dump()),
-        description=entry.description, diagnostic_features=entry.diagnostic_features,
-        look_alikes=entry.look_alikes, references=entry.references,
-        explanation=f"{answer.rationale} (Retrieval alone gave {entry.name} {evidence:.0%}; "
-                    f"it said: {local.identification.explanation})",
-        observed_features=answer.observed_features)
+    identification = from_entry(
+        entry, answer.confidence,
+        f"{answer.rationale} (Retrieval alone gave {entry.name} {evidence:.0%}; "
+        f"it said: {local.identification.explanation})",
+        source="vision-model", observed_features=answer.observed_features)
     # Retrieval's "nothing to name" no longer holds; what it found stays worth knowing.
     warnings = [w for w in local.warnings if w != UNIDENTIFIED_WARNING]
     if entry.id != local.identification.taxon_id:
