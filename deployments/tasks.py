@@ -80,12 +80,11 @@ def _store(redis_url: str, limits: Timeouts) -> JobStore:
 
 async def _run(job_id: str, attempt: int, app_name: str, settings: Settings) -> None:
     store = _store(settings.redis_url, timeouts(settings))
-    if not await store.claim(job_id, attempt, os.getpid()):
+    created = await store.claim(job_id, attempt, os.getpid())
+    if created is None:
         return  # finished, failed or retried by someone else meanwhile
     context = logs.fields(job_id=job_id, attempt=attempt)
-    created = await store.created_at(job_id)
-    if created is not None:
-        metrics.jobs()["queue_wait"].observe(max(time.time() - created, 0.0))
+    metrics.jobs()["queue_wait"].observe(max(time.time() - created, 0.0))
     log.info("job %s attempt %d started", job_id, attempt, extra=context)
     started = time.perf_counter()
     try:

@@ -1,5 +1,6 @@
 """Lua scripts: each job state change is one atomic step in Redis."""
 
+# Returns the job's created_at when claimed (for the queue-wait metric), else 0.
 # KEYS: job, deadlines, queued. ARGV: job_id, attempt, now, deadline, worker_pid
 CLAIM = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
@@ -10,7 +11,7 @@ redis.call('HSET', KEYS[1], 'status', 'processing', 'started_at', ARGV[3],
            'updated_at', ARGV[3], 'worker_pid', ARGV[5])
 redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
-return 1
+return redis.call('HGET', KEYS[1], 'created_at')
 """
 
 # KEYS: job, deadlines, images, queued, totals. ARGV: job_id, attempt, now, status, field,

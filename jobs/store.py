@@ -96,17 +96,16 @@ class JobStore:
             await self.redis.zrem(user_jobs_key(user_id), *gone)
         return jobs
 
-    async def created_at(self, job_id: str) -> float | None:
-        raw = await self.redis.hget(job_key(job_id), "created_at")
-        return float(raw) if raw else None
-
     async def images(self, job_id: str) -> list[bytes]:
         return await self.redis.lrange(images_key(job_id), 0, -1)
 
-    async def claim(self, job_id: str, attempt: int, worker_pid: int) -> bool:
+    async def claim(self, job_id: str, attempt: int, worker_pid: int) -> float | None:
+        """Start this attempt; returns when the job was submitted, or None when it is not
+        this attempt's to run (finished, failed or retried meanwhile)."""
         now = time.time()
         args = [job_id, attempt, now, now + self.timeouts.processing_s, worker_pid]
-        return bool(await self._claim(keys=[job_key(job_id), DEADLINES, QUEUED], args=args))
+        created = await self._claim(keys=[job_key(job_id), DEADLINES, QUEUED], args=args)
+        return float(created) if created else None
 
     async def complete(self, job_id: str, attempt: int, result: dict, seconds: float) -> bool:
         return await self._end(job_id, attempt, "completed", "result", json.dumps(result), seconds)

@@ -20,7 +20,7 @@ def test_lifecycle_and_retention(unit_redis_url):
         job_id = job["job_id"]
         assert job["status"] == "pending" and job["attempt"] == 1
         assert await store.images(job_id) == [b"one", b"two"]
-        assert await store.claim(job_id, 1, 4242)
+        assert await store.claim(job_id, 1, 4242) == job["created_at"]  # for queue wait
         assert not await store.claim(job_id, 1, 4243)  # a duplicate task does nothing
         assert (await store.get(job_id))["status"] == "processing"
         assert await store.complete(job_id, 1, {"label": "x"}, 0.5)
