@@ -18,7 +18,8 @@ import yaml
 
 from paleon import sidecars
 from tests import gallery
-from tests.conftest import run_cli
+from tests.conftest import register, run_cli
+from tests.test_api_jobs import photo, wait_for
 
 pytestmark = pytest.mark.cluster
 ROOT = Path(__file__).resolve().parents[2]
@@ -138,28 +139,16 @@ def test_deploy_classify_reconfigure_and_scale_down(cluster, tmp_path):
     ingest = run_cli("ingest", str(tmp_path / "g"), env=cluster["env"])
     assert ingest.returncode == 0, ingest.stderr
     http = httpx.Client(base_url=cluster["url"], timeout=30)
-    account = {"email": "deploy@example.com", "username": "deploy",
-               "password": "fossil-hunter-42"}
-    assert http.post("/auth/register", json=account).status_code == 201
-    token = http.post("/auth/login", json={"email": account["email"],
-                                           "password": account["password"]}).json()
-    headers = {"Authorization": f"Bearer {token['access_token']}"}
+    headers = register(http)["headers"]
 
     def submit(label: str, photos: int = 1) -> str:
-        files = [("image_files", (f"{i}.jpg", data, "image/jpeg"))
-                 for i, data in enumerate(gallery.held_out(label, photos))]
+        files = [photo(f"{i}.jpg", data) for i, data in enumerate(gallery.held_out(label, photos))]
         response = http.post("/classify-async/", headers=headers, files=files)
         assert response.status_code == 200, response.text
         return response.json()["job_id"]
 
-    def finished(job_id: str, timeout: float = 180) -> dict:
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            job = http.get(f"/result/{job_id}", headers=headers).json()
-            if job["status"] in ("completed", "failed"):
-                return job
-            time.sleep(0.5)
-        pytest.fail(f"job {job_id} still {job['status']}")
+    def finished(job_id: str) -> dict:
+        return wait_for(http, job_id, headers, timeout=180)
 
     job = finished(submit("ferns"))
     assert job["status"] == "completed"
