@@ -115,7 +115,7 @@ def decide(evidence: ImageEvidence, kb: KnowledgeBase, cal: Calibration) -> Deci
     if top and top[0][1] >= cal.threshold:
         return Decision("identified", top[0][0], top[0][1])
     nodes = ancestor_scores(evidence.scores, kb)
-    confident = [(len(kb.lineage(name)), p, name) for name, p in nodes.items()
+    confident = [(kb.depths[name], p, name) for name, p in nodes.items()
                  if p >= cal.threshold and kb.ranks[name] != "kingdom"]
     if confident:
         _, p, name = max(confident)

@@ -20,6 +20,7 @@ class KnowledgeBase:
         self._labels: dict[str, str] = {}
         self.parents: dict[str, str | None] = {}  # taxon name → its parent's name (None: root)
         self.ranks: dict[str, str] = {}
+        self.depths: dict[str, int] = {}  # taxon name → its place in the lineage (root 0)
         self.imagenet: dict[str, str] = {}  # ImageNet class → entry id
         for entry in entries:
             self._index(entry)
@@ -30,7 +31,8 @@ class KnowledgeBase:
             if owner != entry.id:
                 raise ValueError(f"label {label!r} names both {owner!r} and {entry.id!r}")
         parent = None
-        for taxon in entry.lineage:
+        for depth, taxon in enumerate(entry.lineage):
+            self.depths[taxon.name] = depth  # the same everywhere, as the parent is
             known_rank = self.ranks.setdefault(taxon.name, taxon.rank)
             known_parent = self.parents.setdefault(taxon.name, parent)
             if (known_rank, known_parent) != (taxon.rank, parent):
