@@ -11,8 +11,8 @@ import time
 
 from redis.asyncio import Redis
 
-from jobs.store import PREFIX
 from paleon.errors import InvalidCredentials
+from paleon.keyspace import PREFIX
 
 # KEYS: family. ARGV: presented hash, new hash, ttl. Returns {status, user_id}.
 _ROTATE = """

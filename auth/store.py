@@ -7,8 +7,8 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from auth.migrate import migrate
 from auth.models import TIERS, User
-from auth.schema import migrate
 from paleon.errors import InvalidRequest
 
 

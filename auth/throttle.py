@@ -4,8 +4,8 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
-from jobs.store import PREFIX
 from paleon.errors import QuotaExceeded
+from paleon.keyspace import PREFIX
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,8 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from paleon import sidecars  # noqa: E402
-from paleon.cli import HIGH_THROUGHPUT_ENV  # noqa: E402
+from paleon.tools import sidecars  # noqa: E402
+from paleon.tools.cli import HIGH_THROUGHPUT_ENV  # noqa: E402
 from tests import gallery  # noqa: E402
 
 

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from rag.fusion import Calibration
+from configs.calibration import Calibration
 
 _PLACEHOLDER_SECRETS = {"changeme", "secret", "dev-insecure-secret", "dev-insecure-pepper",
                         "please-change-me"}

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 from redis.asyncio import Redis
 
 from configs import TierLimits
-from jobs import scripts
-from jobs.store import PREFIX
+from jobs import lua
+from paleon.keyspace import PREFIX
 
 
 @dataclass(frozen=True)
@@ -54,8 +54,8 @@ class Quota:
     def __init__(self, redis: Redis, limits: TierLimits):
         self.redis = redis
         self.limits = limits
-        self._take = redis.register_script(scripts.TAKE_QUOTA)
-        self._refund = redis.register_script(scripts.REFUND_QUOTA)
+        self._take = redis.register_script(lua.TAKE_QUOTA)
+        self._refund = redis.register_script(lua.REFUND_QUOTA)
 
     def _key(self, user_id: str, day: str) -> str:
         return f"{PREFIX}:quota:{user_id}:{day}"

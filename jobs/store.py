@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
-from jobs import scripts
+from jobs import lua
+from paleon.keyspace import PREFIX  # noqa: E402
 
-PREFIX = "paleon"
 DEADLINES = f"{PREFIX}:jobs:deadlines"  # every unfinished job → when it is overdue
 QUEUED = f"{PREFIX}:jobs:queued"  # pending jobs → since when (for queue depth and age)
 TOTALS = f"{PREFIX}:jobs:totals"  # submitted / completed / failed, since Redis began
@@ -41,11 +41,11 @@ class JobStore:
     def __init__(self, redis: Redis, timeouts: Timeouts):
         self.redis = redis
         self.timeouts = timeouts
-        self._claim = redis.register_script(scripts.CLAIM)
-        self._finish = redis.register_script(scripts.FINISH)
-        self._give_up = redis.register_script(scripts.GIVE_UP)
-        self._reap = redis.register_script(scripts.REAP)
-        self._hand_back = redis.register_script(scripts.HAND_BACK)
+        self._claim = redis.register_script(lua.CLAIM)
+        self._finish = redis.register_script(lua.FINISH)
+        self._give_up = redis.register_script(lua.GIVE_UP)
+        self._reap = redis.register_script(lua.REAP)
+        self._hand_back = redis.register_script(lua.HAND_BACK)
 
     async def create(self, user_id: str, images: list[bytes], request_id: str) -> dict:
         job_id = uuid.uuid4().hex

@@ -4,8 +4,8 @@ No model writes text here: every sentence is a template over numbers from the ev
 facts from `fossils.yaml`.
 """
 
+from configs.calibration import Calibration
 from rag.fusion import (
-    Calibration,
     Decision,
     ImageEvidence,
     combine,

@@ -10,9 +10,10 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from configs.calibration import Calibration
 from rag.compose import compose
 from rag.encoders import ImageEncoder
-from rag.fusion import Calibration, combine, image_evidence, label_key
+from rag.fusion import combine, image_evidence, label_key
 from rag.ingest import ingest_photos, scan
 from rag.knowledge import KnowledgeBase
 from rag.pipeline import model_info

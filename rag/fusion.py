@@ -15,24 +15,8 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass
 
-from pydantic import BaseModel, ConfigDict, Field
-
+from configs.calibration import Calibration
 from rag.knowledge import KnowledgeBase
-
-UNKNOWN = "__unknown__"
-
-
-class Calibration(BaseModel):
-    """Fusion's parameters; settings (CALIBRATION__TEMPERATURE=...) and `paleon eval` set them."""
-
-    model_config = ConfigDict(frozen=True)
-
-    temperature: float = Field(default=0.05, gt=0, le=1)  # T: how fast weight grows
-    open_set_similarity: float = Field(default=0.62, ge=-1, le=1)  # s0: a coin toss
-    weak_evidence_weight: float = Field(default=0.15, ge=0, le=0.5)  # ImageNet's share at most
-    threshold: float = Field(default=0.6, gt=0, le=1)  # name a taxon from this confidence
-    not_fossil: float = Field(default=0.3, gt=0, le=1)  # pseudofossil share → "may not be"
-    unknown_not_fossil: float = Field(default=0.8, gt=0, le=1)  # open-set share → the same
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from importlib.metadata import version
 
+from configs.calibration import Calibration
 from rag.compose import compose
-from rag.fusion import Calibration
 from rag.knowledge import KnowledgeBase
 from rag.result import IdentificationResult, ModelInfo
 from rag.text import MiniLMTextEncoder

@@ -16,8 +16,8 @@ import openai
 from PIL import Image
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
+from configs.calibration import Calibration
 from rag.compose import NOT_A_FOSSIL_WARNING, UNIDENTIFIED_WARNING, from_entry
-from rag.fusion import Calibration
 from rag.knowledge import KnowledgeBase
 from rag.result import IdentificationResult
 

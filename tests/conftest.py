@@ -9,7 +9,7 @@ import httpx
 import pytest
 from redis import Redis
 
-from paleon import sidecars
+from paleon.tools import sidecars
 
 JWT_SECRET = secrets.token_urlsafe(48)
 CORS_ORIGIN = "http://localhost:5173"  # a front end in development

@@ -2,8 +2,9 @@
 
 import pytest
 
+from configs.calibration import Calibration
 from rag.compose import NO_SPECIMENS_WARNING, UNIDENTIFIED_WARNING, compose
-from rag.fusion import Calibration, combine, decide, image_evidence
+from rag.fusion import combine, decide, image_evidence
 from rag.pipeline import model_info
 from tests.kb_fixture import KB
 

@@ -19,7 +19,7 @@ import yaml
 from packaging.requirements import Requirement
 from pydantic import BaseModel
 
-from paleon import kuberay
+from paleon.tools import kuberay
 
 ROOT = Path(__file__).resolve().parent.parent
 # KubeRay's RayService CRD, vendored (Apache-2.0; kuberay/crd/SOURCE.md says from where).
@@ -108,8 +108,8 @@ def _model_in(annotation) -> type[BaseModel] | None:
 
 def test_committed_manifest_is_the_rendered_one(manifest):
     rendered = kuberay.render(load(kuberay.SERVE_CONFIG), load(kuberay.OVERLAY))
-    assert manifest == rendered, "run `python -m paleon.kuberay` and commit the result"
-    result = subprocess.run([sys.executable, "-m", "paleon.kuberay", "--check"], cwd=ROOT,
+    assert manifest == rendered, "run `python -m paleon.tools.kuberay` and commit the result"
+    result = subprocess.run([sys.executable, "-m", "paleon.tools.kuberay", "--check"], cwd=ROOT,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
 

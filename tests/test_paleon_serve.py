@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from configs import Settings
-from paleon import cli, sidecars
+from paleon.tools import cli, sidecars
 from tests import gallery
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -98,8 +98,8 @@ def test_migrations_match_the_models(store):
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
+    from auth.migrate import head
     from auth.models import Base
-    from auth.schema import head
 
     with store.engine.connect() as connection:
         context = MigrationContext.configure(connection)

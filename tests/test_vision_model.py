@@ -9,8 +9,8 @@ import logging
 import pytest
 from PIL import Image
 
+from configs.calibration import Calibration
 from rag import pipeline
-from rag.fusion import Calibration
 from rag.vision_model import VisionModel
 from tests import gallery
 from tests.fake_openai import FakeOpenAI

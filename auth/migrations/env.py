@@ -1,4 +1,4 @@
-"""Alembic environment: run with the connection that `auth.schema.migrate` hands over."""
+"""Alembic environment: run with the connection that `auth.migrate.migrate` hands over."""
 
 from alembic import context
 

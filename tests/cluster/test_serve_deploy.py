@@ -16,7 +16,7 @@ import httpx
 import pytest
 import yaml
 
-from paleon import sidecars
+from paleon.tools import sidecars
 from tests import gallery
 from tests.conftest import register, run_cli
 from tests.test_api_jobs import photo, wait_for

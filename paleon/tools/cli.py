@@ -17,9 +17,9 @@ import httpx
 from tqdm import tqdm
 
 from configs import Settings
-from paleon import dashboard, sidecars
+from paleon.tools import dashboard, sidecars
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 # Ray Serve's high-throughput mode: HAProxy in place of the Python HTTP proxy, replicas
 # serving HTTP directly and talking gRPC to each other. It binds every interface.
 HIGH_THROUGHPUT_ENV = {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "1", "RAY_SERVE_ENABLE_HA_PROXY": "1"}

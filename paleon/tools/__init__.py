@@ -1,0 +1,1 @@
+"""Tools on top of the service: the CLI, the sidecars it starts, the KubeRay renderer."""
