@@ -1,14 +1,15 @@
-"""FastAPI dependencies: who is calling, by access token or by API key."""
+"""Who is calling: a typed principal, by access token or by API key."""
 
 import asyncio
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, Literal
 
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPBearer
 
 from auth import api_keys, tokens
 from auth.models import User
-from paleon.context import Services, ServicesDep, current
+from auth.services import AuthDep, AuthServices
 from paleon.errors import Forbidden, InvalidCredentials
 
 # Declared for the OpenAPI schema; the header parsing below is ours.
@@ -18,9 +19,20 @@ _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key
 HOW = ("Send `Authorization: Bearer <access_token>`, `Authorization: ApiKey <key>` or "
        "`X-API-Key: <key>`.")
 
+Method = Literal["jwt", "api_key"]
 
-def _credentials(request: Request) -> tuple[str, str]:
-    """("jwt" | "api_key", secret) from the request's headers."""
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller: the user, how they proved it, and the access token's claims
+    (None for an API key)."""
+
+    user: User
+    method: Method
+    access: tokens.Access | None = None
+
+
+def _credentials(request: Request) -> tuple[Method, str]:
     authorization = request.headers.get("authorization", "")
     scheme, _, value = authorization.partition(" ")
     value = value.strip()
@@ -33,7 +45,7 @@ def _credentials(request: Request) -> tuple[str, str]:
     raise InvalidCredentials(HOW)
 
 
-async def _user_for_key(services: Services, key: str) -> User:
+async def _user_for_key(services: AuthServices, key: str) -> User:
     if not api_keys.well_formed(key):
         raise InvalidCredentials("Invalid API key.")
     digest = api_keys.digest(key, services.settings.api_key_pepper.get_secret_value())
@@ -43,47 +55,46 @@ async def _user_for_key(services: Services, key: str) -> User:
     return user
 
 
-async def identify(request: Request, services: Services) -> User:
-    """The caller, fully checked; remembered on the request, so checking twice costs once."""
-    state = request.scope.setdefault("state", {})
-    if "paleon_user" in state:
-        return state["paleon_user"]
+async def _check(request: Request, services: AuthServices) -> Principal:
     method, secret = _credentials(request)
-    request.state.auth_method = method
     if method == "api_key":
-        user = await _user_for_key(services, secret)
-    else:
-        access = tokens.decode(secret, services.settings.jwt_secret.get_secret_value())
-        if await services.sessions.access_revoked(access.jti):
-            raise InvalidCredentials("This access token was revoked (logged out).")
-        request.state.access = access
-        user = await asyncio.to_thread(services.users.by_id, access.user_id)
-        if user is None:
-            raise InvalidCredentials("Invalid access token.")
-    state["paleon_user"] = user
-    return user
+        return Principal(await _user_for_key(services, secret), method)
+    access = tokens.decode(secret, services.settings.jwt_secret.get_secret_value())
+    if await services.sessions.access_revoked(access.jti):
+        raise InvalidCredentials("This access token was revoked (logged out).")
+    user = await asyncio.to_thread(services.users.by_id, access.user_id)
+    if user is None:
+        raise InvalidCredentials("Invalid access token.")
+    return Principal(user, method, access)
 
 
-async def precheck(request: Request) -> None:
-    """For middleware ahead of an upload's body: the whole check, before a byte is read."""
-    await identify(request, current())
+async def identify(request: Request, services: AuthServices) -> Principal:
+    """The caller, fully checked. A request is checked once: middleware that authenticates
+    before an upload's body (deployments/middleware.PreAuth) leaves its answer for the
+    route's dependency."""
+    known = getattr(request.state, "principal", None)
+    if isinstance(known, Principal):
+        return known
+    principal = await _check(request, services)
+    request.state.principal = principal
+    return principal
 
 
 async def authenticate(
     request: Request,
-    services: ServicesDep,
+    services: AuthDep,
     _bearer_doc: Annotated[object, Security(_bearer)],
     _key_doc: Annotated[object, Security(_api_key)],
-) -> User:
+) -> Principal:
     return await identify(request, services)
 
 
-async def session_user(request: Request, user: Annotated[User, Depends(authenticate)]) -> User:
+async def signed_in(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
     """Only a signed-in user, not an API key, may manage API keys (a key can't mint keys)."""
-    if request.state.auth_method != "jwt":
+    if principal.method != "jwt":
         raise Forbidden("API keys can't manage API keys; sign in and use an access token.")
-    return user
+    return principal
 
 
-CurrentUser = Annotated[User, Depends(authenticate)]
-SessionUser = Annotated[User, Depends(session_user)]
+Caller = Annotated[Principal, Depends(authenticate)]
+SignedIn = Annotated[Principal, Depends(signed_in)]

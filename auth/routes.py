@@ -6,7 +6,7 @@ from functools import partial
 from fastapi import APIRouter, Request, Response
 
 from auth import passwords, tokens
-from auth.deps import CurrentUser
+from auth.deps import Caller
 from auth.models import User
 from auth.schemas import (
     LoginRequest,
@@ -16,13 +16,13 @@ from auth.schemas import (
     TokenResponse,
     UserResponse,
 )
-from paleon.context import Services, ServicesDep
+from auth.services import AuthDep, AuthServices
 from paleon.errors import InvalidCredentials, ServiceUnavailable
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 
-async def _token_response(services: Services, user: User,
+async def _token_response(services: AuthServices, user: User,
                           refresh_token: str | None = None) -> TokenResponse:
     settings = services.settings
     token = tokens.issue(user.id, settings.jwt_secret.get_secret_value(), settings.jwt_ttl_s)
@@ -33,7 +33,7 @@ async def _token_response(services: Services, user: User,
     )
 
 
-async def _profile(services: Services, user: User) -> UserResponse:
+async def _profile(services: AuthServices, user: User) -> UserResponse:
     """The account, with the display name and avatar of its latest outside sign-in."""
     profile = UserResponse.model_validate(user)
     identity = await asyncio.to_thread(services.identities.profile, user.id)
@@ -43,7 +43,7 @@ async def _profile(services: Services, user: User) -> UserResponse:
 
 
 @router.post("/register", status_code=201, response_model=TokenResponse)
-async def register(body: RegisterRequest, services: ServicesDep) -> TokenResponse:
+async def register(body: RegisterRequest, services: AuthDep) -> TokenResponse:
     passwords.check_policy(body.password, email=body.email, username=body.username)
     hashed = await asyncio.to_thread(passwords.hash_password, body.password)
     user = await asyncio.to_thread(
@@ -54,7 +54,7 @@ async def register(body: RegisterRequest, services: ServicesDep) -> TokenRespons
 
 
 @router.post("/login", response_model=TokenResponse)
-async def login(body: LoginRequest, request: Request, services: ServicesDep) -> TokenResponse:
+async def login(body: LoginRequest, request: Request, services: AuthDep) -> TokenResponse:
     address = request.client.host if request.client else "unknown"
     await services.login_throttle.attempt(body.email, address)
     user = await asyncio.to_thread(services.users.by_email, body.email)
@@ -66,12 +66,12 @@ async def login(body: LoginRequest, request: Request, services: ServicesDep) -> 
 
 
 @router.get("/me", response_model=UserResponse)
-async def me(user: CurrentUser, services: ServicesDep) -> UserResponse:
-    return await _profile(services, user)
+async def me(caller: Caller, services: AuthDep) -> UserResponse:
+    return await _profile(services, caller.user)
 
 
 @router.post("/refresh", response_model=TokenResponse)
-async def refresh(body: RefreshRequest, services: ServicesDep) -> TokenResponse:
+async def refresh(body: RefreshRequest, services: AuthDep) -> TokenResponse:
     user_id, following = await services.sessions.rotate(body.refresh_token)
     user = await asyncio.to_thread(services.users.by_id, user_id)
     if user is None:
@@ -80,19 +80,18 @@ async def refresh(body: RefreshRequest, services: ServicesDep) -> TokenResponse:
 
 
 @router.post("/logout", status_code=204)
-async def logout(request: Request, user: CurrentUser, services: ServicesDep,
+async def logout(caller: Caller, services: AuthDep,
                  body: LogoutRequest | None = None) -> Response:
     """Revoke the access token used for this call and, when given, its refresh token."""
-    access = getattr(request.state, "access", None)
-    if access is not None:
-        await services.sessions.revoke_access(access.jti, access.expires_at)
+    if caller.access is not None:
+        await services.sessions.revoke_access(caller.access.jti, caller.access.expires_at)
     if body is not None and body.refresh_token:
         await services.sessions.end(body.refresh_token)
     return Response(status_code=204)
 
 
 @router.post("/oauth/signin", response_model=TokenResponse)
-async def oauth_signin(request: Request, services: ServicesDep) -> TokenResponse:
+async def oauth_signin(request: Request, services: AuthDep) -> TokenResponse:
     """Exchange a Supabase access token (Google sign-in) for Paleon's tokens."""
     if services.supabase is None:
         raise ServiceUnavailable("Google sign-in is not configured (SUPABASE_URL).")

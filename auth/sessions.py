@@ -11,10 +11,9 @@ import time
 
 from redis.asyncio import Redis
 
+from paleon import keyspace
 from paleon.errors import InvalidCredentials
-from paleon.keyspace import PREFIX
 
-# KEYS: family. ARGV: presented hash, new hash, ttl. Returns {status, user_id}.
 _ROTATE = """
 local current = redis.call('HGET', KEYS[1], 'current')
 if not current then return {'unknown', ''} end
@@ -37,10 +36,17 @@ class Sessions:
     def __init__(self, redis: Redis, refresh_ttl_s: int):
         self.redis = redis
         self.refresh_ttl_s = refresh_ttl_s
-        self._rotate = redis.register_script(_ROTATE)
+        self._rotate_script = redis.register_script(_ROTATE)
+
+    async def _rotate(self, family: str, *, presented: str, following: str
+                      ) -> tuple[bytes, bytes]:
+        """(status, user_id): ok (rotated), reused (the family is revoked) or unknown."""
+        status, user_id = await self._rotate_script(
+            keys=[self._family_key(family)], args=[presented, following, self.refresh_ttl_s])
+        return status, user_id
 
     def _family_key(self, family: str) -> str:
-        return f"{PREFIX}:refresh:{family}"
+        return keyspace.key("refresh", family)
 
     async def start(self, user_id: str) -> str:
         family, secret = secrets.token_hex(16), secrets.token_urlsafe(32)
@@ -57,10 +63,8 @@ class Sessions:
         if not family.isalnum() or not secret:
             raise InvalidCredentials("Invalid refresh token.")
         following = secrets.token_urlsafe(32)
-        status, user_id = await self._rotate(
-            keys=[self._family_key(family)],
-            args=[_hash(secret), _hash(following), self.refresh_ttl_s],
-        )
+        status, user_id = await self._rotate(family, presented=_hash(secret),
+                                             following=_hash(following))
         if status == b"reused":
             raise InvalidCredentials(
                 "This refresh token was already used; every session of that sign-in is "
@@ -77,7 +81,7 @@ class Sessions:
 
     async def revoke_access(self, jti: str, expires_at: int) -> None:
         ttl = max(int(expires_at - time.time()), 1)
-        await self.redis.set(f"{PREFIX}:revoked:{jti}", 1, ex=ttl)
+        await self.redis.set(keyspace.key("revoked", jti), 1, ex=ttl)
 
     async def access_revoked(self, jti: str) -> bool:
-        return bool(await self.redis.exists(f"{PREFIX}:revoked:{jti}"))
+        return bool(await self.redis.exists(keyspace.key("revoked", jti)))

@@ -12,6 +12,7 @@ import jwt
 from supabase_auth import SyncGoTrueClient
 from supabase_auth.errors import AuthError, AuthRetryableError
 
+from configs import SupabaseSettings
 from paleon.errors import InvalidCredentials, ServiceUnavailable
 
 # Providers that only hand out verified emails. `user_metadata.email_verified` can't be
@@ -63,6 +64,14 @@ class SupabaseVerifier:
         self.jwks = jwt.PyJWKClient(f"{self.issuer}/.well-known/jwks.json", cache_keys=True,
                                     lifespan=600, timeout=int(timeout_s),
                                     cooldown_duration=refresh_cooldown_s)
+
+    @classmethod
+    def from_settings(cls, settings: SupabaseSettings) -> "SupabaseVerifier | None":
+        if not settings.url:
+            return None
+        anon = settings.anon_key.get_secret_value() if settings.anon_key else None
+        return cls(settings.url, anon, settings.jwt_algorithms,
+                   settings.jwks_refresh_cooldown_s)
 
     def verify(self, token: str) -> SupabaseIdentity:
         """Blocking (JWKS or GoTrue over HTTP): call it from a worker thread."""

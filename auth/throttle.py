@@ -1,29 +1,21 @@
 """Failed-login throttling in Redis, per account and per client address."""
 
-from dataclasses import dataclass
-
 from redis.asyncio import Redis
 
+from configs import LoginSettings
+from paleon import keyspace
 from paleon.errors import QuotaExceeded
-from paleon.keyspace import PREFIX
-
-
-@dataclass(frozen=True)
-class LoginLimits:
-    per_account: int
-    per_address: int
-    window_s: int
 
 
 class LoginThrottle:
-    def __init__(self, redis: Redis, limits: LoginLimits):
+    def __init__(self, redis: Redis, limits: LoginSettings):
         self.redis = redis
         self.limits = limits
 
     def _keys(self, email: str, address: str) -> list[tuple[str, int]]:
         return [
-            (f"{PREFIX}:login:account:{email.lower()}", self.limits.per_account),
-            (f"{PREFIX}:login:address:{address}", self.limits.per_address),
+            (keyspace.key("login", "account", email.lower()), self.limits.failures_per_account),
+            (keyspace.key("login", "address", address), self.limits.failures_per_address),
         ]
 
     async def attempt(self, email: str, address: str) -> None:

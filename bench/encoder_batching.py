@@ -13,8 +13,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from paleon.tools import gallery  # noqa: E402
 from rag.encoders import EfficientNetLite0Encoder  # noqa: E402
-from tests import gallery  # noqa: E402
 
 
 def rate(encoder: EfficientNetLite0Encoder, images: list[bytes], batch: int,

@@ -1,3 +1,15 @@
-from configs.settings import Settings, TierLimits
+"""Typed settings: one Settings per process, built once from the environment and arguments."""
 
-__all__ = ["Settings", "TierLimits"]
+from configs.calibration import Calibration
+from configs.groups import (
+    JobSettings,
+    LoginSettings,
+    OpenAISettings,
+    SupabaseSettings,
+    TierLimits,
+    UploadSettings,
+)
+from configs.settings import Settings
+
+__all__ = ["Calibration", "JobSettings", "LoginSettings", "OpenAISettings", "Settings",
+           "SupabaseSettings", "TierLimits", "UploadSettings"]

@@ -7,6 +7,7 @@ from ray import serve
 from deployments import metrics
 from paleon import logs
 from rag.encoders import build_encoder
+from rag.records import Embedding
 
 
 @serve.deployment(
@@ -28,13 +29,9 @@ class VisionClassifier:
         self.embed.set_batch_wait_timeout_s(float(config.get("batch_wait_timeout_s", 0.01)))
 
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.01)
-    async def embed(self, images: list[bytes]) -> list[dict]:
+    async def embed(self, images: list[bytes]) -> list[Embedding]:
         metrics.classifier_batch_size().observe(len(images))
-        encoded = await asyncio.to_thread(self.encoder.encode, images)
-        return [
-            {"embedding": e.embedding, "top_classes": e.top_classes, "encoder": self.encoder.name}
-            for e in encoded
-        ]
+        return await asyncio.to_thread(self.encoder.encode, images)
 
     def info(self) -> dict:
         return {

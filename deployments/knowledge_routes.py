@@ -5,8 +5,8 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel
 
-from auth.deps import CurrentUser
-from paleon.context import ServicesDep
+from auth.deps import Caller
+from deployments.services import ServicesDep
 from paleon.errors import NotFound, ServiceUnavailable
 from rag.knowledge import Entry, load_knowledge
 
@@ -22,7 +22,7 @@ class KnowledgeHit(BaseModel):
 
 @router.get("/search", response_model=list[KnowledgeHit])
 async def search(
-    user: CurrentUser,
+    caller: Caller,
     state: ServicesDep,
     q: Annotated[str, Query(min_length=2, max_length=500, description="Words, e.g. "
                             "'coiled shell with frilly suture lines'")],
@@ -30,7 +30,7 @@ async def search(
 ) -> list[KnowledgeHit]:
     kb = load_knowledge()
     try:
-        hits = await state.knowledge_search(q, limit)
+        hits = await state.retrieval.knowledge_search(q, limit)
     except Exception as exc:  # Milvus or the Retriever down: the client may retry later
         raise ServiceUnavailable("Knowledge search is unavailable; try again shortly.") from exc
     return [KnowledgeHit(id=h["id"], name=h["name"], score=h["score"], entry=kb.by_id[h["id"]])
@@ -39,7 +39,7 @@ async def search(
 
 @router.get("/{taxon_id}", response_model=Entry)
 async def entry(
-    user: CurrentUser,
+    caller: Caller,
     taxon_id: Annotated[str, Path(max_length=64)],
 ) -> Entry:
     found = load_knowledge().resolve(taxon_id)

@@ -13,7 +13,7 @@ from ray.serve import metrics as serve_metrics
 from ray.util import metrics as ray_metrics
 from redis.exceptions import RedisError
 
-from paleon.context import ServicesDep
+from deployments.services import ServicesDep
 from paleon.errors import InvalidCredentials, ServiceUnavailable
 
 SECONDS = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120]
@@ -59,6 +59,18 @@ def jobs() -> dict:
             "paleon_job_queue_wait_s", "From submission to the start of an attempt.",
             boundaries=SECONDS),
     }
+
+
+class JobAttemptMetrics:
+    """jobs.runner.AttemptMetrics on Ray's metrics, in a job-task worker."""
+
+    def started(self, queue_wait_s: float) -> None:
+        jobs()["queue_wait"].observe(queue_wait_s)
+
+    def finished(self, status: str, seconds: float) -> None:
+        jobs()["finished"].inc(tags={"status": status})
+        if status == "completed":
+            jobs()["duration"].observe(seconds)
 
 
 class _Snapshot:

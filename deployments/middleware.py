@@ -1,11 +1,10 @@
-"""Request ids; what is checked before a body is read (size, credentials); CORS."""
+"""Request ids, and what is checked before a body is read (size, credentials)."""
 
 import uuid
 from collections.abc import Awaitable, Callable
 
 from ray.serve import context as serve_context
 from starlette.exceptions import HTTPException
-from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -22,14 +21,14 @@ def request_id() -> str:
 class BodyLimit:
     """Refuse a request whose declared or streamed body exceeds max_bytes, with 413."""
 
-    def __init__(self, app: ASGIApp, max_bytes: Callable[[], int]):
+    def __init__(self, app: ASGIApp, max_bytes: int):
         self.app = app
         self.max_bytes = max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        limit = self.max_bytes()
+        limit = self.max_bytes
         detail = f"Request body over {limit} bytes."
         declared = dict(scope["headers"]).get(b"content-length", b"")
         if declared.isdigit() and int(declared) > limit:
@@ -47,32 +46,6 @@ class BodyLimit:
         await self.app(scope, counted, send)
 
 
-class SettingsCORS:
-    """Starlette's CORSMiddleware, built on first use from the replica's CORS_ORIGINS.
-
-    The FastAPI app is made at import, before a replica has its settings, so the allow-list
-    can't be given to `add_middleware` directly. An empty list adds no CORS headers at all.
-    """
-
-    EXPOSE = ["X-Request-ID", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset",
-              "Retry-After"]
-
-    def __init__(self, app: ASGIApp, origins: Callable[[], list[str]]):
-        self.app = app
-        self.origins = origins
-        self._inner: ASGIApp | None = None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self._inner is None:
-            origins = self.origins()
-            self._inner = CORSMiddleware(
-                self.app, allow_origins=origins, allow_credentials="*" not in origins,
-                allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
-                allow_headers=["Authorization", "Content-Type", "X-API-Key", "X-Request-ID"],
-                expose_headers=self.EXPOSE, max_age=600) if origins else self.app
-        await self._inner(scope, receive, send)
-
-
 class PreAuth:
     """Authenticate before an upload's body is read.
 
@@ -83,7 +56,7 @@ class PreAuth:
     """
 
     def __init__(self, app: ASGIApp, paths: set[str],
-                 check: Callable[[Request], Awaitable[None]]):
+                 check: Callable[[Request], Awaitable[object]]):
         self.app = app
         self.paths = paths
         self.check = check

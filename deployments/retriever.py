@@ -1,7 +1,14 @@
-"""Retriever: nearest reference specimens and knowledge entries in Milvus (autoscaled)."""
+"""Retriever: nearest reference specimens and knowledge entries in Milvus (autoscaled).
+
+It only reads. The knowledge collection is written by `rag.knowledge.index.sync_knowledge`,
+once per deploy or ingest; until then knowledge searches answer nothing.
+
+There is no check_health: all a replica depends on is Milvus, and a Milvus outage is for
+/health to report (the Ingress asks ping()). Restarting replicas would not end an outage,
+and the client reconnects by itself once Milvus is back.
+"""
 
 import asyncio
-import logging
 import time
 
 import numpy as np
@@ -10,12 +17,10 @@ from ray import serve
 from configs import Settings
 from deployments import metrics
 from paleon import logs
-from rag.knowledge import load_knowledge
 from rag.knowledge.index import KnowledgeIndex
+from rag.records import Hit
 from rag.specimens import SpecimenIndex, connect
 from rag.text import MiniLMTextEncoder
-
-log = logging.getLogger("paleon.retriever")
 
 
 @serve.deployment(
@@ -30,12 +35,10 @@ class Retriever:
         client = connect(config.milvus_uri, config.milvus_token_value)
         self.index = SpecimenIndex(client, dim=dim)
         self.knowledge = KnowledgeIndex(client, MiniLMTextEncoder())
-        # Every replica syncs: a no-op once the collection is in step with fossils.yaml.
-        log.info("knowledge base in Milvus: %s", self.knowledge.sync(load_knowledge()))
 
-    async def search(self, embeddings: list[np.ndarray], k: int) -> list[list[dict]]:
+    async def search(self, vectors: list[np.ndarray], k: int) -> list[list[Hit]]:
         started = time.perf_counter()
-        hits = await asyncio.to_thread(self.index.search, embeddings, k)
+        hits = await asyncio.to_thread(self.index.search, vectors, k)
         metrics.retrieval_latency_ms().observe((time.perf_counter() - started) * 1000)
         return hits
 
@@ -48,6 +51,3 @@ class Retriever:
     async def ping(self) -> dict:
         count = await asyncio.to_thread(self.index.count)
         return {"specimens": count}
-
-    async def check_health(self) -> None:
-        await asyncio.to_thread(self.index.client.list_collections)

@@ -7,20 +7,22 @@ from typing import Annotated
 from fastapi import APIRouter, File, Path, Query, UploadFile
 from fastapi.responses import JSONResponse
 
-from auth.deps import CurrentUser
+from auth.deps import Caller
+from configs import UploadSettings
 from deployments import metrics, middleware
 from deployments.schemas import ClassifyAccepted, Health, JobResponse
+from deployments.services import Services, ServicesDep
 from jobs import uploads
 from jobs.quota import QuotaState
+from jobs.record import JobRecord
 from paleon import logs
-from paleon.context import ServicesDep
 from paleon.errors import Forbidden, JobNotFound, PaleonError, QuotaExceeded
 
 router = APIRouter(tags=["jobs"])
 log = logging.getLogger("paleon.jobs")
 
 
-async def _read_photos(files: list[UploadFile], limits: uploads.UploadLimits) -> list[bytes]:
+async def _read_photos(files: list[UploadFile], limits: UploadSettings) -> list[bytes]:
     uploads.check_count(len(files), limits)
     raw = []
     for index, upload in enumerate(files):
@@ -36,17 +38,18 @@ async def _read_photos(files: list[UploadFile], limits: uploads.UploadLimits) ->
 
 @router.post("/classify-async/", response_model=ClassifyAccepted)
 async def classify_async(
-    user: CurrentUser,
+    caller: Caller,
     state: ServicesDep,
     image_files: Annotated[list[UploadFile], File(description="1–5 photos of one specimen")] = [],  # noqa: B006
 ) -> JSONResponse:
+    user = caller.user
     # Peek first: a user over the limit costs no image decoding. The take below is the
     # atomic decision.
     before = await state.quota.peek(user.id, user.tier)
     if before.remaining == 0:
         raise _over_quota(before, user.tier)
     try:
-        photos = await _read_photos(image_files, state.upload_limits)
+        photos = await _read_photos(image_files, state.settings.uploads)
     except PaleonError as exc:
         raise exc.with_headers(before.headers()) from None
     accepted, quota = await state.quota.take(user.id, user.tier)
@@ -58,11 +61,11 @@ async def classify_async(
     except Exception:
         await state.quota.refund(user.id, quota)
         raise
-    state.launch(job["job_id"], job["attempt"])
+    state.reaper.launch(job.job_id, job.attempt)
     metrics.ingress()["submitted"].inc(tags={"tier": user.tier})
-    log.info("job %s submitted with %d photo(s)", job["job_id"], len(photos),
-             extra=logs.fields(job_id=job["job_id"]))
-    body = ClassifyAccepted(job_id=job["job_id"], request_id=request_id,
+    log.info("job %s submitted with %d photo(s)", job.job_id, len(photos),
+             extra=logs.fields(job_id=job.job_id))
+    body = ClassifyAccepted(job_id=job.job_id, request_id=request_id,
                             image_count=len(photos), rate_limit=quota.body())
     return JSONResponse(body.model_dump(mode="json"), headers=quota.headers())
 
@@ -77,33 +80,33 @@ def _over_quota(quota: QuotaState, tier: str) -> QuotaExceeded:
     return error.with_headers({**quota.headers(), "Retry-After": str(quota.retry_after())})
 
 
-async def _own_job(state: ServicesDep, user_id: str, job_id: str) -> dict:
+async def _own_job(state: Services, user_id: str, job_id: str) -> JobRecord:
     job = await state.jobs.get(job_id)
     if job is None:
         raise JobNotFound(f"No job {job_id!r}; results are kept for a limited time.")
-    if job["user_id"] != user_id:
+    if job.user_id != user_id:
         raise Forbidden("This job belongs to another user.")
     return job
 
 
 @router.get("/result/{job_id}", response_model=JobResponse)
 async def result(
-    job_id: Annotated[str, Path(max_length=64)], state: ServicesDep, user: CurrentUser
+    job_id: Annotated[str, Path(max_length=64)], state: ServicesDep, caller: Caller
 ) -> JobResponse:
-    return JobResponse.from_record(await _own_job(state, user.id, job_id))
+    return JobResponse.from_record(await _own_job(state, caller.user.id, job_id))
 
 
 @router.get("/jobs", response_model=list[JobResponse])
 async def list_jobs(
-    state: ServicesDep, user: CurrentUser, limit: Annotated[int, Query(ge=1, le=100)] = 10
+    state: ServicesDep, caller: Caller, limit: Annotated[int, Query(ge=1, le=100)] = 10
 ) -> list[JobResponse]:
-    jobs = await state.jobs.list_for_user(user.id, limit)
+    jobs = await state.jobs.list_for_user(caller.user.id, limit)
     return [JobResponse.from_record(job) for job in jobs]
 
 
 @router.get("/health", response_model=Health, responses={503: {"model": Health}})
 async def health(state: ServicesDep) -> JSONResponse:
-    checks = await state.health_checks()
+    checks = await state.health()
     healthy = all(value == "ok" for value in checks.values())
     failed = [f"{name}: {value}" for name, value in checks.items() if value != "ok"]
     body = Health(status="healthy" if healthy else "unhealthy", checks=checks,

@@ -1,13 +1,13 @@
 """Response bodies of the job routes (the integration guide's field names)."""
 
+import json
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel
 
+from jobs.record import JobRecord, JobStatus
 from rag.result import IdentificationResult
-
-JobStatus = Literal["pending", "processing", "completed", "failed"]
 
 
 class RateLimit(BaseModel):
@@ -28,8 +28,7 @@ class ClassifyAccepted(BaseModel):
 class JobResponse(BaseModel):
     job_id: str
     status: JobStatus
-    # The identification (rag/result.py); a plain object for results stored by older versions.
-    result: IdentificationResult | dict[str, Any] | None = None
+    result: IdentificationResult | None = None
     error: str | None = None
     image_count: int
     attempt: int
@@ -41,12 +40,19 @@ class JobResponse(BaseModel):
     request_id: str | None = None
 
     @classmethod
-    def from_record(cls, job: dict) -> "JobResponse":
-        fields = dict(job)
-        for name in ("created_at", "updated_at", "started_at", "completed_at"):
-            if name in fields:
-                fields[name] = datetime.fromtimestamp(fields[name], UTC)
-        return cls.model_validate(fields)
+    def from_record(cls, job: JobRecord) -> "JobResponse":
+        def moment(seconds: float | None) -> datetime | None:
+            return None if seconds is None else datetime.fromtimestamp(seconds, UTC)
+
+        return cls(
+            job_id=job.job_id, status=job.status, error=job.error,
+            result=IdentificationResult.model_validate(json.loads(job.result))
+            if job.result else None,
+            image_count=job.image_count, attempt=job.attempt,
+            created_at=datetime.fromtimestamp(job.created_at, UTC),
+            updated_at=datetime.fromtimestamp(job.updated_at, UTC),
+            started_at=moment(job.started_at), completed_at=moment(job.completed_at),
+            processing_time=job.processing_time, request_id=job.request_id)
 
 
 class Health(BaseModel):

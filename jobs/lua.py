@@ -1,8 +1,11 @@
-"""Lua scripts: each job state change is one atomic step in Redis."""
+"""The job state machine: each transition one atomic Lua script in Redis, with a wrapper
+that builds its KEYS and ARGV by name."""
 
-# Returns the job's created_at when claimed (for the queue-wait metric), else 0.
-# KEYS: job, deadlines, queued. ARGV: job_id, attempt, now, deadline, worker_pid
-CLAIM = """
+from redis.asyncio import Redis
+
+from jobs.keys import JobKeys
+
+_CLAIM = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local attempt = redis.call('HGET', KEYS[1], 'attempt')
 local status = redis.call('HGET', KEYS[1], 'status')
@@ -14,25 +17,21 @@ redis.call('ZREM', KEYS[3], ARGV[1])
 return redis.call('HGET', KEYS[1], 'created_at')
 """
 
-# KEYS: job, deadlines, images, queued, totals. ARGV: job_id, attempt, now, status, field,
-# value, ttl, processing_time
-FINISH = """
+_FINISH = """
 local attempt = redis.call('HGET', KEYS[1], 'attempt')
 local status = redis.call('HGET', KEYS[1], 'status')
 if attempt ~= ARGV[2] or status ~= 'processing' then return 0 end
-redis.call('HSET', KEYS[1], 'status', ARGV[4], ARGV[5], ARGV[6], 'completed_at', ARGV[3],
-           'updated_at', ARGV[3], 'processing_time', ARGV[8])
+redis.call('HSET', KEYS[1], 'status', 'completed', 'result', ARGV[4], 'completed_at', ARGV[3],
+           'updated_at', ARGV[3], 'processing_time', ARGV[6])
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[4], ARGV[1])
 redis.call('DEL', KEYS[3])
-redis.call('EXPIRE', KEYS[1], ARGV[7])
-redis.call('HINCRBY', KEYS[5], ARGV[4], 1)
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+redis.call('HINCRBY', KEYS[5], 'completed', 1)
 return 1
 """
 
-# An attempt gave up (error): record why and make the job due for the reaper now.
-# KEYS: job, deadlines. ARGV: job_id, attempt, now, error
-GIVE_UP = """
+_GIVE_UP = """
 local attempt = redis.call('HGET', KEYS[1], 'attempt')
 if attempt ~= ARGV[2] or redis.call('HGET', KEYS[1], 'status') ~= 'processing' then
   return 0
@@ -42,11 +41,7 @@ redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
 return 1
 """
 
-# A job past its deadline: retry it (returns the new attempt) or fail it (returns 0).
-# Returns -1 when there is nothing to do (another replica got there first).
-# KEYS: job, deadlines, images, queued, totals.
-# ARGV: job_id, now, max_attempts, pending_deadline, ttl
-REAP = """
+_REAP = """
 local score = redis.call('ZSCORE', KEYS[2], ARGV[1])
 if not score or tonumber(score) > tonumber(ARGV[2]) then return -1 end
 local status = redis.call('HGET', KEYS[1], 'status')
@@ -81,9 +76,7 @@ redis.call('ZADD', KEYS[4], 'NX', ARGV[2], ARGV[1])
 return attempt + 1
 """
 
-# A replica going away hands back an attempt it launched: overdue now, so the reaper of any
-# replica retries it at once. KEYS: job, deadlines. ARGV: job_id, attempt, now
-HAND_BACK = """
+_HAND_BACK = """
 local status = redis.call('HGET', KEYS[1], 'status')
 if redis.call('HGET', KEYS[1], 'attempt') ~= ARGV[2] then return 0 end
 if status ~= 'pending' and status ~= 'processing' then return 0 end
@@ -94,18 +87,53 @@ redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
 return 1
 """
 
-# KEYS: counter. ARGV: limit, expire_at. Returns {accepted (0/1), count after}.
-TAKE_QUOTA = """
-local count = tonumber(redis.call('GET', KEYS[1]) or '0')
-if count >= tonumber(ARGV[1]) then return {0, count} end
-count = redis.call('INCR', KEYS[1])
-if count == 1 then redis.call('EXPIREAT', KEYS[1], ARGV[2]) end
-return {1, count}
-"""
 
-# KEYS: counter. Decrements only an existing, positive counter (never creates a key).
-REFUND_QUOTA = """
-local count = tonumber(redis.call('GET', KEYS[1]) or '0')
-if count > 0 then redis.call('DECR', KEYS[1]) end
-return count
-"""
+class JobScripts:
+    """The transitions of one job: pending → processing → completed, or back to pending
+    (retry) or failed when overdue. Every step checks the attempt, so a late or duplicate
+    worker changes nothing."""
+
+    def __init__(self, redis: Redis):
+        self._claim = redis.register_script(_CLAIM)
+        self._finish = redis.register_script(_FINISH)
+        self._give_up = redis.register_script(_GIVE_UP)
+        self._reap = redis.register_script(_REAP)
+        self._hand_back = redis.register_script(_HAND_BACK)
+
+    async def claim(self, job_id: str, *, attempt: int, now: float, deadline: float,
+                    worker_pid: int) -> float | None:
+        """pending → processing; the job's created_at when claimed, else None."""
+        k = JobKeys.of(job_id)
+        created = await self._claim(keys=[k.job, k.deadlines, k.queued],
+                                    args=[job_id, attempt, now, deadline, worker_pid])
+        return float(created) if created else None
+
+    async def finish(self, job_id: str, *, attempt: int, now: float, result: bytes | str,
+                     ttl_s: int, processing_time: float) -> bool:
+        """processing → completed with its result; the photos are deleted."""
+        k = JobKeys.of(job_id)
+        done = await self._finish(
+            keys=[k.job, k.deadlines, k.images, k.queued, k.totals],
+            args=[job_id, attempt, now, result, ttl_s, processing_time])
+        return bool(done)
+
+    async def give_up(self, job_id: str, *, attempt: int, now: float, error: str) -> bool:
+        """This attempt failed: record why and make the job due for the reaper now."""
+        k = JobKeys.of(job_id)
+        return bool(await self._give_up(keys=[k.job, k.deadlines],
+                                        args=[job_id, attempt, now, error]))
+
+    async def reap(self, job_id: str, *, now: float, max_attempts: int,
+                   pending_deadline: float, ttl_s: int) -> int:
+        """An overdue job: the new attempt when retried, 0 when failed, -1 when there is
+        nothing to do (not overdue, finished, or another replica got there first)."""
+        k = JobKeys.of(job_id)
+        return int(await self._reap(
+            keys=[k.job, k.deadlines, k.images, k.queued, k.totals],
+            args=[job_id, now, max_attempts, pending_deadline, ttl_s]))
+
+    async def hand_back(self, job_id: str, *, attempt: int, now: float) -> bool:
+        """A replica going away hands back an attempt it launched: overdue now, so any
+        replica's reaper retries it at once, and it does not count against max_attempts."""
+        k = JobKeys.of(job_id)
+        return bool(await self._hand_back(keys=[k.job, k.deadlines], args=[job_id, attempt, now]))

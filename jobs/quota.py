@@ -6,8 +6,7 @@ from datetime import UTC, datetime, timedelta
 from redis.asyncio import Redis
 
 from configs import TierLimits
-from jobs import lua
-from paleon.keyspace import PREFIX
+from paleon.keyspace import key
 
 
 @dataclass(frozen=True)
@@ -50,24 +49,46 @@ def _day_window(now: datetime) -> tuple[str, int]:
     return day.strftime("%Y%m%d"), int(reset.timestamp())
 
 
+_TAKE = """
+local count = tonumber(redis.call('GET', KEYS[1]) or '0')
+if count >= tonumber(ARGV[1]) then return {0, count} end
+count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('EXPIREAT', KEYS[1], ARGV[2]) end
+return {1, count}
+"""
+
+# Decrements only an existing, positive counter (never creates a key).
+_REFUND = """
+local count = tonumber(redis.call('GET', KEYS[1]) or '0')
+if count > 0 then redis.call('DECR', KEYS[1]) end
+return count
+"""
+
+
 class Quota:
     def __init__(self, redis: Redis, limits: TierLimits):
         self.redis = redis
         self.limits = limits
-        self._take = redis.register_script(lua.TAKE_QUOTA)
-        self._refund = redis.register_script(lua.REFUND_QUOTA)
+        self._take_script = redis.register_script(_TAKE)
+        self._refund_script = redis.register_script(_REFUND)
+
+    async def _take(self, counter: str, *, limit: int, expire_at: int) -> tuple[bool, int]:
+        accepted, count = await self._take_script(keys=[counter], args=[limit, expire_at])
+        return bool(accepted), int(count)
+
+    async def _refund(self, counter: str) -> None:
+        await self._refund_script(keys=[counter])
 
     def _key(self, user_id: str, day: str) -> str:
-        return f"{PREFIX}:quota:{user_id}:{day}"
+        return key("quota", user_id, day)
 
     async def take(self, user_id: str, tier: str) -> tuple[bool, QuotaState]:
         day, reset = _day_window(datetime.now(UTC))
         limit = self.limits.for_tier(tier)
         # The key outlives midnight by an hour, so a refund just after midnight still finds it.
-        accepted, count = await self._take(
-            keys=[self._key(user_id, day)], args=[limit, reset + 3600]
-        )
-        return bool(accepted), QuotaState(limit=limit, current=int(count), reset_epoch=reset)
+        accepted, count = await self._take(self._key(user_id, day), limit=limit,
+                                           expire_at=reset + 3600)
+        return accepted, QuotaState(limit=limit, current=count, reset_epoch=reset)
 
     async def peek(self, user_id: str, tier: str) -> QuotaState:
         day, reset = _day_window(datetime.now(UTC))
@@ -76,4 +97,4 @@ class Quota:
 
     async def refund(self, user_id: str, taken: QuotaState) -> None:
         """Give back a job taken on `taken.day`, even after midnight, and never below 0."""
-        await self._refund(keys=[self._key(user_id, taken.day)])
+        await self._refund(self._key(user_id, taken.day))

@@ -2,24 +2,16 @@
 
 import io
 import warnings
-from dataclasses import dataclass
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from configs import UploadSettings
 from paleon.errors import InvalidRequest, PayloadTooLarge
 
 FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WEBP"}
 
 
-@dataclass(frozen=True)
-class UploadLimits:
-    max_files: int
-    max_file_bytes: int
-    max_pixels: int
-    long_side: int
-
-
-def check_count(count: int, limits: UploadLimits) -> None:
+def check_count(count: int, limits: UploadSettings) -> None:
     if count < 1:
         raise InvalidRequest("Attach 1 to 5 photos in the multipart field `image_files`.")
     if count > limits.max_files:
@@ -28,7 +20,7 @@ def check_count(count: int, limits: UploadLimits) -> None:
         )
 
 
-def check_declared(name: str, content_type: str | None, size: int | None, limits: UploadLimits):
+def check_declared(name: str, content_type: str | None, size: int | None, limits: UploadSettings):
     if content_type not in FORMATS:
         raise InvalidRequest(
             f"File {name!r} has content type {content_type!r}; "
@@ -40,7 +32,7 @@ def check_declared(name: str, content_type: str | None, size: int | None, limits
         )
 
 
-def normalise(name: str, content_type: str, data: bytes, limits: UploadLimits) -> bytes:
+def normalise(name: str, content_type: str, data: bytes, limits: UploadSettings) -> bytes:
     """Decode as the declared format, apply EXIF orientation, drop all metadata (GPS
     included), downscale to the configured long side and re-encode as JPEG."""
     check_declared(name, content_type, len(data), limits)

@@ -1,3 +1,6 @@
-"""Paleon: fossil identification on Ray Serve."""
+"""Paleon: fossil identification on Ray Serve. This package is the foundation every other
+one builds on (errors, logging, the Redis keyspace); `paleon.tools` sits on top of them all."""
 
-__version__ = "0.1.0"
+from importlib.metadata import version
+
+__version__ = version("paleon")  # pyproject.toml is the one source

@@ -5,6 +5,7 @@ facts from `fossils.yaml`.
 """
 
 from configs.calibration import Calibration
+from rag import notices
 from rag.fusion import (
     Decision,
     ImageEvidence,
@@ -17,6 +18,7 @@ from rag.fusion import (
 )
 from rag.geology import periods_between
 from rag.knowledge import Entry, KnowledgeBase
+from rag.records import Hit, ImageNetClass, Notice
 from rag.result import (
     Candidate,
     GeologicRangeOut,
@@ -25,19 +27,6 @@ from rag.result import (
     ModelInfo,
     PerImage,
     SimilarSpecimen,
-)
-
-NO_SPECIMENS_WARNING = (
-    "No reference specimens are indexed yet, so nothing could be compared. "
-    "Ingest a gallery with `paleon ingest DIR` (DIR/<label>/*.jpg|png)."
-)
-UNIDENTIFIED_WARNING = (
-    "Nothing in the reference collection is similar enough to name this specimen; "
-    "`candidates` lists the closest groups."
-)
-NOT_A_FOSSIL_WARNING = (
-    "This may not be a fossil: {why}. Pseudofossils such as concretions and manganese "
-    "dendrites are often mistaken for fossils."
 )
 
 
@@ -51,12 +40,12 @@ def candidates(scores: dict[str, float], kb: KnowledgeBase, n: int = 5) -> list[
     return out
 
 
-def _similar(hits: list[dict], kb: KnowledgeBase) -> list[SimilarSpecimen]:
+def _similar(hits: list[Hit], kb: KnowledgeBase) -> list[SimilarSpecimen]:
     out = []
     for hit in hits:
-        entry = kb.resolve(hit["label"])
-        out.append(SimilarSpecimen(id=hit["id"], label=hit["label"], score=hit["score"],
-                                   source=hit["source"], taxon_id=entry.id if entry else None))
+        entry = kb.resolve(hit.label)
+        out.append(SimilarSpecimen(id=hit.id, label=hit.label, score=hit.score,
+                                   source=hit.source, taxon_id=entry.id if entry else None))
     return out
 
 
@@ -98,13 +87,13 @@ def _rolled_up(name: str, decision: Decision, evidence: ImageEvidence, kb: Knowl
         explanation=explanation)
 
 
-def _explain(decision: Decision, evidence: ImageEvidence, hits: list[list[dict]],
+def _explain(decision: Decision, evidence: ImageEvidence, hits: list[list[Hit]],
              kb: KnowledgeBase, cal: Calibration) -> str:
     top = ranked(evidence.scores)
     named = [(kb.by_id[k].name if k in kb.by_id else k, p) for k, p in top[:3]]
     if decision.status == "identified":
         matching = sum(1 for image in hits for hit in image
-                       if label_key(kb, hit["label"]) == decision.key)
+                       if label_key(kb, hit.label) == decision.key)
         total = sum(len(image) for image in hits)
         best = f"; the closest is {evidence.best_similarity:.2f} similar (cosine)" \
             if evidence.best_similarity is not None else ""
@@ -120,36 +109,32 @@ def _explain(decision: Decision, evidence: ImageEvidence, hits: list[list[dict]]
             + f" The open-set share (nothing indexed fits) is {evidence.unknown:.0%}.")
 
 
-def _warnings(decision: Decision, evidence: ImageEvidence, per_image: list[ImageEvidence],
-              hits: list[list[dict]], kb: KnowledgeBase, cal: Calibration) -> list[str]:
+def _notices(decision: Decision, evidence: ImageEvidence, per_image: list[ImageEvidence],
+             hits: list[list[Hit]], kb: KnowledgeBase, cal: Calibration) -> list[Notice]:
     if not any(hits):
-        return [NO_SPECIMENS_WARNING]
-    warnings = []
+        return [notices.empty_index()]
+    out = []
     if decision.status == "unidentified":
-        warnings.append(UNIDENTIFIED_WARNING)
+        out.append(notices.unidentified())
     pseudo = pseudofossil_share(evidence.scores, kb)
     if pseudo >= cal.not_fossil:
         names = [kb.by_id[k].name for k, p in ranked(evidence.scores)
                  if k in kb.by_id and kb.by_id[k].kind == "pseudofossil" and p >= 0.05]
-        warnings.append(NOT_A_FOSSIL_WARNING.format(
-            why=f"it looks like {', '.join(names)} ({pseudo:.0%})"))
+        out.append(notices.not_a_fossil(f"it looks like {', '.join(names)} ({pseudo:.0%})"))
     elif evidence.unknown >= cal.unknown_not_fossil:
-        warnings.append(NOT_A_FOSSIL_WARNING.format(
-            why=f"it resembles no reference fossil (best similarity "
-                f"{evidence.best_similarity:.2f})"))
+        out.append(notices.not_a_fossil(f"it resembles no reference fossil (best similarity "
+                                        f"{evidence.best_similarity:.2f})"))
     leaders = [ranked(image.scores)[0] for image in per_image if image.scores]
     tops = {key for key, p in leaders if p >= cal.threshold}
     if len(tops) > 1:
-        names = sorted(kb.by_id[k].name if k in kb.by_id else k for k in tops)
-        warnings.append(f"The photos disagree ({', '.join(names)}): are they all of one "
-                        "specimen? They are combined as views of one.")
+        out.append(notices.photos_disagree(
+            sorted(kb.by_id[k].name if k in kb.by_id else k for k in tops)))
     if decision.status == "identified" and decision.key not in kb.by_id:
-        warnings.append(f"{decision.key!r} is a reference label with no knowledge-base entry, "
-                        "so no description, range or look-alikes are given.")
-    return warnings
+        out.append(notices.label_without_entry(str(decision.key)))
+    return out
 
 
-def compose(hits: list[list[dict]], classes: list[list[dict]], kb: KnowledgeBase,
+def compose(hits: list[list[Hit]], classes: list[list[ImageNetClass]], kb: KnowledgeBase,
             cal: Calibration, model: ModelInfo) -> IdentificationResult:
     """The whole local result for one job: photos' neighbours and encoder classes in."""
     per_image = [image_evidence(h, c, kb, cal) for h, c in zip(hits, classes, strict=True)]
@@ -168,9 +153,9 @@ def compose(hits: list[list[dict]], classes: list[list[dict]], kb: KnowledgeBase
         identification = Identification(status="unidentified",
                                          confidence=round(decision.confidence, 4),
                                          explanation=explanation)
-    best: dict[str, dict] = {}  # each specimen once, at its best score, best first
-    for hit in sorted((h for image in hits for h in image), key=lambda h: -h["score"]):
-        best.setdefault(hit["id"], hit)
+    best: dict[str, Hit] = {}  # each specimen once, at its best score, best first
+    for hit in sorted((h for image in hits for h in image), key=lambda h: -h.score):
+        best.setdefault(hit.id, hit)
     return IdentificationResult(
         identification=identification,
         candidates=candidates(evidence.scores, kb),
@@ -181,5 +166,5 @@ def compose(hits: list[list[dict]], classes: list[list[dict]], kb: KnowledgeBase
                             weak_evidence=e.weak)
                    for i, (e, h, c) in enumerate(zip(per_image, hits, classes, strict=True))],
         model=model,
-        warnings=_warnings(decision, evidence, per_image, hits, kb, cal),
+        notices=_notices(decision, evidence, per_image, hits, kb, cal),
     )

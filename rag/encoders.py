@@ -1,36 +1,20 @@
 """Image encoders: photos in, L2-normalised embeddings (and the encoder's own classes) out."""
 
 import io
-from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 from PIL import Image
 
-# ImageNet classes that are fossil groups or look like them; the rest are reported by index.
-IMAGENET_FOSSIL_CLASSES = {
-    51: "triceratops",
-    69: "trilobite",
-    109: "brain coral",
-    112: "conch",
-    113: "snail",
-    117: "chambered nautilus",
-    327: "starfish",
-    328: "sea urchin",
-}
-
-
-@dataclass(frozen=True)
-class Encoded:
-    embedding: np.ndarray  # float32, shape (dim,), unit length
-    top_classes: list[dict]  # [{"index": int, "name": str, "score": float}]
+from rag.imagenet import class_name
+from rag.records import Embedding, ImageNetClass
 
 
 class ImageEncoder(Protocol):
     name: str
     dim: int
 
-    def encode(self, images: list[bytes]) -> list[Encoded]: ...
+    def encode(self, images: list[bytes]) -> list[Embedding]: ...
 
 
 def decode_rgb(data: bytes, side: int) -> np.ndarray:
@@ -64,7 +48,7 @@ class EfficientNetLite0Encoder:
         model = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=weights)
         self.model = model.eval().to(self.device)
 
-    def encode(self, images: list[bytes]) -> list[Encoded]:
+    def encode(self, images: list[bytes]) -> list[Embedding]:
         if not images:
             return []
         torch = self._torch
@@ -77,18 +61,15 @@ class EfficientNetLite0Encoder:
             scores, indices = probs.topk(self.top_n, dim=1)
         embeddings_np = embeddings.cpu().numpy().astype(np.float32)
         return [
-            Encoded(embedding=embeddings_np[i], top_classes=_named(indices[i], scores[i]))
+            Embedding(vector=embeddings_np[i], top_classes=_named(indices[i], scores[i]),
+                      encoder=self.name)
             for i in range(len(images))
         ]
 
 
-def _named(indices, scores) -> list[dict]:
+def _named(indices, scores) -> list[ImageNetClass]:
     return [
-        {
-            "index": int(i),
-            "name": IMAGENET_FOSSIL_CLASSES.get(int(i), f"imagenet-{int(i)}"),
-            "score": round(float(s), 4),
-        }
+        ImageNetClass(index=int(i), name=class_name(int(i)), score=round(float(s), 4))
         for i, s in zip(indices.tolist(), scores.tolist(), strict=True)
     ]
 

@@ -17,6 +17,7 @@ from rag.fusion import combine, image_evidence, label_key
 from rag.ingest import ingest_photos, scan
 from rag.knowledge import KnowledgeBase
 from rag.pipeline import model_info
+from rag.records import Hit, ImageNetClass
 from rag.specimens import SpecimenIndex
 
 TEMPERATURES = (0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.08, 0.1, 0.15, 0.2)
@@ -26,8 +27,8 @@ TEMPERATURES = (0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.08, 0.1, 0.15, 0.2)
 class Query:
     label: str  # the label key: knowledge-base id when the folder names an entry
     id: str
-    hits: list[dict]
-    classes: list[dict]
+    hits: list[Hit]
+    classes: list[ImageNetClass]
 
 
 @dataclass
@@ -76,8 +77,8 @@ def _search(photos: list[tuple[str, Path]], encoder: ImageEncoder, index: Specim
         except Exception as exc:  # one bad photo must not stop the run
             unreadable.append(f"{path}: {type(exc).__name__}")
             continue
-        (hits,) = index.search([encoded.embedding], k + 1)
-        hits = [hit for hit in hits if hit["id"] != own_id][:k]  # never find itself
+        (hits,) = index.search([encoded.vector], k + 1)
+        hits = [hit for hit in hits if hit.id != own_id][:k]  # never find itself
         out.append(Query(label_key(kb, label), own_id, hits, encoded.top_classes))
     return out, unreadable
 

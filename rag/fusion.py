@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 from configs.calibration import Calibration
 from rag.knowledge import KnowledgeBase
+from rag.records import Hit, ImageNetClass
+from rag.result import WeakEvidence
 
 
 @dataclass(frozen=True)
@@ -24,7 +26,7 @@ class ImageEvidence:
     scores: dict[str, float]  # label key → probability, without the open set
     unknown: float
     best_similarity: float | None
-    weak: list[dict]  # ImageNet classes that pointed at a knowledge-base entry
+    weak: list[WeakEvidence]  # ImageNet classes that pointed at a knowledge-base entry
 
 
 def label_key(kb: KnowledgeBase, label: str) -> str:
@@ -33,29 +35,29 @@ def label_key(kb: KnowledgeBase, label: str) -> str:
     return entry.id if entry else label
 
 
-def image_evidence(hits: list[dict], classes: list[dict], kb: KnowledgeBase,
+def image_evidence(hits: list[Hit], classes: list[ImageNetClass], kb: KnowledgeBase,
                    cal: Calibration) -> ImageEvidence:
     # Weights relative to the largest exponent (log-sum-exp): no overflow at any T.
-    exponents = [(hit["score"] - cal.open_set_similarity) / cal.temperature for hit in hits]
+    exponents = [(hit.score - cal.open_set_similarity) / cal.temperature for hit in hits]
     top = max([0.0, *exponents])
     weights: dict[str, float] = defaultdict(float)
     for hit, exponent in zip(hits, exponents, strict=True):
-        weights[label_key(kb, hit["label"])] += math.exp(exponent - top)
+        weights[label_key(kb, hit.label)] += math.exp(exponent - top)
     unknown_weight = max(len(hits), 1) * math.exp(-top)
     total = sum(weights.values()) + unknown_weight
     scores = {key: w / total for key, w in weights.items()}
     unknown = unknown_weight / total
 
-    weak = [{"source": "imagenet", "imagenet_class": c["name"], "taxon_id": kb.imagenet[c["name"]],
-             "score": c["score"]} for c in classes if c["name"] in kb.imagenet]
-    share = cal.weak_evidence_weight * min(1.0, sum(w["score"] for w in weak))
+    weak = [WeakEvidence(imagenet_class=c.name, taxon_id=kb.imagenet[c.name], score=c.score)
+            for c in classes if c.name in kb.imagenet]
+    mass = sum(w.score for w in weak)
+    share = cal.weak_evidence_weight * min(1.0, mass)
     if share > 0:
         scores = {key: p * (1 - share) for key, p in scores.items()}
         unknown *= 1 - share
-        mass = sum(w["score"] for w in weak)
         for w in weak:
-            scores[w["taxon_id"]] = scores.get(w["taxon_id"], 0.0) + share * w["score"] / mass
-    best = max((hit["score"] for hit in hits), default=None)
+            scores[w.taxon_id] = scores.get(w.taxon_id, 0.0) + share * w.score / mass
+    best = max((hit.score for hit in hits), default=None)
     return ImageEvidence(scores, unknown, best, weak)
 
 

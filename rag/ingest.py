@@ -1,4 +1,5 @@
-"""Ingest a labelled folder (DIR/<label>/*.jpg|png) into the specimens collection."""
+"""Ingest a labelled folder (DIR/<label>/*.jpg|png) into the specimens collection, and bring
+the knowledge collection in step with the knowledge base."""
 
 import hashlib
 from collections.abc import Iterator
@@ -8,6 +9,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from rag.encoders import ImageEncoder
+from rag.knowledge.index import sync_knowledge
 from rag.specimens import Specimen, SpecimenIndex
 
 SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
@@ -21,6 +23,7 @@ class IngestReport:
     unreadable: list[str] = field(default_factory=list)
     labels: set[str] = field(default_factory=set)
     total_in_index: int = 0
+    knowledge: dict[str, int] = field(default_factory=dict)  # what sync_knowledge did
 
 
 def scan(root: Path) -> list[tuple[str, Path]]:
@@ -44,7 +47,9 @@ def _batches(items: list, size: int) -> Iterator[list]:
 def ingest(root: Path, encoder: ImageEncoder, index: SpecimenIndex, batch_size: int = 32,
            progress: bool = True) -> IngestReport:
     """Idempotent: a specimen's id is the SHA-256 of its bytes, so re-ingest adds nothing."""
-    return ingest_photos(root, scan(root), encoder, index, batch_size, progress)
+    report = ingest_photos(root, scan(root), encoder, index, batch_size, progress)
+    report.knowledge = sync_knowledge(index.client)
+    return report
 
 
 def ingest_photos(root: Path, photos: list[tuple[str, Path]], encoder: ImageEncoder,
@@ -79,5 +84,5 @@ def _encode(todo: list, encoder: ImageEncoder, root: Path, report: IngestReport)
             continue
         specimens.append(Specimen(id=specimen_id, label=label,
                                   source=str(path.relative_to(root)),
-                                  embedding=encoded.embedding))
+                                  embedding=encoded.vector))
     return specimens

@@ -3,11 +3,13 @@
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from importlib.metadata import version
 
+import paleon
 from configs.calibration import Calibration
+from rag import notices
 from rag.compose import compose
 from rag.knowledge import KnowledgeBase
+from rag.records import Embedding, Hit
 from rag.result import IdentificationResult, ModelInfo
 from rag.text import MiniLMTextEncoder
 from rag.vision_model import VisionAnswer, VisionModel, VisionModelError, refine
@@ -24,7 +26,7 @@ def model_info(encoder: str, kb: KnowledgeBase, cal: Calibration,
         text_encoder=MiniLMTextEncoder.name,
         generator="openai-compatible" if vision else "local",
         generator_model=vision.model if vision else None,
-        calibration=cal.model_dump(), version=version("paleon"))
+        calibration=cal.model_dump(), version=paleon.__version__)
 
 
 def context_ids(result: IdentificationResult, kb: KnowledgeBase) -> list[str]:
@@ -36,15 +38,19 @@ def context_ids(result: IdentificationResult, kb: KnowledgeBase) -> list[str]:
     return list(dict.fromkeys(ids))[:10]
 
 
-async def identify(images: list[bytes], hits: list[list[dict]], classes: list[list[dict]], *,
-                   encoder: str, kb: KnowledgeBase, cal: Calibration,
-                   documents: DocumentsFn, vision: VisionModel | None = None,
+async def identify(images: list[bytes], encoded: list[Embedding], hits: list[list[Hit]], *,
+                   kb: KnowledgeBase, cal: Calibration, documents: DocumentsFn,
+                   vision: VisionModel | None = None,
                    vision_budget_s: float | None = None) -> dict:
-    """The job's result as JSON-ready data (rag.result.IdentificationResult).
+    """The job's result as JSON-ready data (rag.result.IdentificationResult): one photo,
+    its embedding and its neighbours at each position of the three lists.
 
     `vision_budget_s` bounds the knowledge look-up and the vision model, retries included:
     whatever goes wrong there costs the user the refinement, never the job."""
-    local = compose(hits, classes, kb, cal, model_info(encoder, kb, cal, vision))
+    if not encoded:
+        raise ValueError("a job has at least one photo")
+    local = compose(hits, [e.top_classes for e in encoded], kb, cal,
+                    model_info(encoded[0].encoder, kb, cal, vision))
     if vision is None or not any(hits):
         return local.model_dump(mode="json")
 
@@ -62,5 +68,5 @@ async def identify(images: list[bytes], hits: list[list[dict]], classes: list[li
     except Exception as exc:  # the knowledge look-up, a quirky server: never the job's end
         reason = f"the vision model step failed ({type(exc).__name__})"
     log.warning("vision model not used: %s", reason)
-    warnings = [*local.warnings, f"The retrieval result is shown: {reason}."]
-    return local.model_copy(update={"warnings": warnings}).model_dump(mode="json")
+    unused = [*local.notices, notices.vision_model_unused(reason)]
+    return local.model_copy(update={"notices": unused}).model_dump(mode="json")

@@ -2,9 +2,10 @@
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 
 from rag.knowledge import LookAlike, Taxon
+from rag.records import ImageNetClass, Notice
 
 
 class GeologicRangeOut(BaseModel):
@@ -60,19 +61,13 @@ class WeakEvidence(BaseModel):
     score: float = Field(description="The encoder's ImageNet probability for the class")
 
 
-class EncoderClass(BaseModel):
-    index: int
-    name: str
-    score: float
-
-
 class PerImage(BaseModel):
     index: int
     candidates: list[Candidate]
     unknown: float = Field(description="Open-set share: how much nothing indexed fits")
     best_similarity: float | None
     similar_specimens: list[SimilarSpecimen]
-    encoder_classes: list[EncoderClass]
+    encoder_classes: list[ImageNetClass]
     weak_evidence: list[WeakEvidence] = Field(
         [], description="ImageNet classes mapped to knowledge-base groups: weak evidence, "
         "weighted at most `weak_evidence_weight` of the image's scores")
@@ -95,4 +90,13 @@ class IdentificationResult(BaseModel):
     similar_specimens: list[SimilarSpecimen] = Field(description="Nearest references, all photos")
     per_image: list[PerImage]
     model: ModelInfo
-    warnings: list[str]
+    # Required: a result stored without notices predates them, and JobResponse keeps such a
+    # result as it was stored rather than read its warnings as none.
+    notices: list[Notice] = Field(description="The warnings with their stable codes "
+                                  "(docs/identification.md), in the order of `warnings`")
+
+    @computed_field(  # type: ignore[prop-decorator]
+        description="The notices' messages, for a person to read")
+    @property
+    def warnings(self) -> list[str]:
+        return [notice.message for notice in self.notices]

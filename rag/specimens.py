@@ -6,6 +6,8 @@ from dataclasses import dataclass
 import numpy as np
 from pymilvus import DataType, MilvusClient, MilvusException
 
+from rag.records import Hit
+
 COLLECTION = "specimens"
 _INDEX = {"index_type": "IVF_FLAT", "metric_type": "COSINE", "params": {"nlist": 128}}
 _SEARCH = {"metric_type": "COSINE", "params": {"nprobe": 16}}
@@ -107,15 +109,15 @@ class SpecimenIndex:
         self._ready = True
         return True
 
-    def search(self, embeddings: list[np.ndarray], k: int) -> list[list[dict]]:
-        """For each embedding, up to k hits as {"id", "label", "source", "score"} (cosine)."""
-        if not embeddings:
+    def search(self, vectors: list[np.ndarray], k: int) -> list[list[Hit]]:
+        """For each vector, up to k nearest specimens (cosine), nearest first."""
+        if not vectors:
             return []
         if not self.ensure_loaded():
-            return [[] for _ in embeddings]
+            return [[] for _ in vectors]
         results = self.client.search(
             self.collection,
-            data=[np.asarray(e, dtype=np.float32).tolist() for e in embeddings],
+            data=[np.asarray(v, dtype=np.float32).tolist() for v in vectors],
             limit=k,
             anns_field="embedding",
             search_params=_SEARCH,
@@ -123,12 +125,8 @@ class SpecimenIndex:
         )
         return [
             [
-                {
-                    "id": hit["id"],
-                    "label": hit["entity"]["label"],
-                    "source": hit["entity"]["source"],
-                    "score": round(float(hit["distance"]), 4),
-                }
+                Hit(id=hit["id"], label=hit["entity"]["label"], source=hit["entity"]["source"],
+                    score=round(float(hit["distance"]), 4))
                 for hit in hits
             ]
             for hits in results

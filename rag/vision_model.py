@@ -17,8 +17,10 @@ from PIL import Image
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from configs.calibration import Calibration
-from rag.compose import NOT_A_FOSSIL_WARNING, UNIDENTIFIED_WARNING, from_entry
+from rag import notices
+from rag.compose import from_entry
 from rag.knowledge import KnowledgeBase
+from rag.records import NoticeCode
 from rag.result import IdentificationResult
 
 log = logging.getLogger("paleon.vision_model")
@@ -151,11 +153,9 @@ def refine(local: IdentificationResult, answer: VisionAnswer, kb: KnowledgeBase,
         f"it said: {local.identification.explanation})",
         source="vision-model", observed_features=answer.observed_features)
     # Retrieval's "nothing to name" no longer holds; what it found stays worth knowing.
-    warnings = [w for w in local.warnings if w != UNIDENTIFIED_WARNING]
+    kept = [n for n in local.notices if n.code != NoticeCode.UNIDENTIFIED]
     if entry.id != local.identification.taxon_id:
-        warnings.append(f"The vision model named {entry.name}, which differs from the "
-                        "reference collection's evidence (see candidates).")
-    if entry.kind == "pseudofossil" and not any("may not be a fossil" in w for w in warnings):
-        warnings.append(NOT_A_FOSSIL_WARNING.format(
-            why=f"the vision model sees {entry.name}"))
-    return local.model_copy(update={"identification": identification, "warnings": warnings})
+        kept.append(notices.vision_model_disagrees(entry.name))
+    if entry.kind == "pseudofossil" and all(n.code != NoticeCode.NOT_A_FOSSIL for n in kept):
+        kept.append(notices.not_a_fossil(f"the vision model sees {entry.name}"))
+    return local.model_copy(update={"identification": identification, "notices": kept})

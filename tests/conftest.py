@@ -1,8 +1,6 @@
 """Real services for the suite: one redis-server, one milvus-lite server, one Ray + Serve app."""
 
 import secrets
-import subprocess
-import uuid
 from pathlib import Path
 
 import httpx
@@ -10,10 +8,9 @@ import pytest
 from redis import Redis
 
 from paleon.tools import sidecars
+from tests.support import CORS_ORIGIN, METRICS_TOKEN, register
 
 JWT_SECRET = secrets.token_urlsafe(48)
-CORS_ORIGIN = "http://localhost:5173"  # a front end in development
-METRICS_TOKEN = secrets.token_urlsafe(24)
 
 
 @pytest.fixture(scope="session")
@@ -108,17 +105,6 @@ def client(serve_app):
         yield http
 
 
-def register(http: httpx.Client) -> dict:
-    """A fresh user; returns {"id", "email", "headers"}."""
-    name = "u" + uuid.uuid4().hex[:12]
-    body = {"email": f"{name}@Example.com", "username": name, "password": "fossil-hunter-42"}
-    response = http.post("/auth/register", json=body)
-    assert response.status_code == 201, response.text
-    token = response.json()["access_token"]
-    return {"id": response.json()["user"]["id"], "email": body["email"],
-            "password": body["password"], "headers": {"Authorization": f"Bearer {token}"}}
-
-
 @pytest.fixture
 def user(client) -> dict:
     return register(client)
@@ -131,12 +117,3 @@ def pro_user(client, settings) -> dict:
     account = register(client)
     UserStore(make_engine(settings["database_url"])).set_tier(account["email"], "pro")
     return account
-
-
-def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    import os
-    import sys
-
-    command = [str(Path(sys.executable).with_name("paleon")), *args]
-    return subprocess.run(command, env={**os.environ, **env}, capture_output=True, text=True,
-                          timeout=600, check=False)

@@ -2,7 +2,7 @@ import uuid
 
 import pytest
 
-from tests.conftest import register
+from tests.support import register
 
 
 def fresh():

@@ -7,23 +7,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from tests import gallery
-
-JPEG = gallery.held_out("ammonoids", 1)[0]
-
-
-def photo(name="a.jpg", data=JPEG, kind="image/jpeg"):
-    return ("image_files", (name, data, kind))
-
-
-def wait_for(client, job_id, headers, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = client.get(f"/result/{job_id}", headers=headers).json()
-        if job["status"] in ("completed", "failed"):
-            return job
-        time.sleep(0.2)
-    raise AssertionError(f"job {job_id} did not finish: {job}")
+from tests.support import JPEG, photo, wait_for
 
 
 def test_empty_index_completes_with_a_warning(client, user, milvus_server):

@@ -3,8 +3,8 @@ import zlib
 import pytest
 
 from auth import api_keys
-from tests import gallery
-from tests.conftest import register
+from paleon.tools import gallery
+from tests.support import register
 
 PHOTO = [("image_files", ("a.jpg", gallery.held_out("crinoids", 1)[0], "image/jpeg"))]
 

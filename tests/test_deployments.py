@@ -3,8 +3,8 @@
 import numpy as np
 from ray import serve
 
+from paleon.tools import gallery
 from rag.encoders import EfficientNetLite0Encoder
-from tests import gallery
 
 
 def test_classifier_batches_concurrent_calls_and_keeps_their_order(serve_app):

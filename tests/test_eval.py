@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from tests import gallery
-from tests.conftest import run_cli
+from paleon.tools import gallery
+from tests.support import run_cli
 
 
 @pytest.fixture(scope="module")

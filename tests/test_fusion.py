@@ -3,9 +3,12 @@
 import pytest
 
 from configs.calibration import Calibration
-from rag.compose import NO_SPECIMENS_WARNING, UNIDENTIFIED_WARNING, compose
+from rag import notices
+from rag.compose import compose
 from rag.fusion import combine, decide, image_evidence
 from rag.pipeline import model_info
+from rag.records import Hit, ImageNetClass, NoticeCode
+from rag.result import WeakEvidence
 from tests.kb_fixture import KB
 
 CAL = Calibration()
@@ -13,8 +16,7 @@ INFO = model_info("efficientnet-lite0", KB, CAL, None)
 
 
 def hit(label, score, id_=None):
-    return {"id": id_ or f"{label}-{score}", "label": label, "source": f"{label}/x.jpg",
-            "score": score}
+    return Hit(id=id_ or f"{label}-{score}", label=label, source=f"{label}/x.jpg", score=score)
 
 
 def neighbours(*pairs):
@@ -26,6 +28,10 @@ def neighbours(*pairs):
 def result(hits_per_image, classes=None):
     classes = classes or [[] for _ in hits_per_image]
     return compose(hits_per_image, classes, KB, CAL, INFO)
+
+
+def codes(out):
+    return [notice.code for notice in out.notices]
 
 
 def test_confidence_falls_when_the_neighbours_disagree():
@@ -61,7 +67,7 @@ def test_a_confident_taxon_is_identified_with_its_knowledge():
     assert ident.description and ident.diagnostic_features and ident.references
     assert ident.look_alikes[0].name == "Concretions"
     assert "10 of the 10 nearest" in ident.explanation
-    assert out.candidates[0].taxon_id == "ammonoids" and out.warnings == []
+    assert out.candidates[0].taxon_id == "ammonoids" and out.notices == out.warnings == []
 
 
 def test_split_evidence_rolls_up_to_the_common_ancestor():
@@ -79,7 +85,8 @@ def test_split_evidence_rolls_up_to_the_common_ancestor():
 def test_split_across_phyla_does_not_roll_up_to_a_kingdom():
     out = result([neighbours(("trilobites", 5, 0.85), ("nautiloids", 5, 0.85))])
     assert out.identification.status == "unidentified" and out.identification.taxon is None
-    assert UNIDENTIFIED_WARNING in out.warnings
+    assert codes(out) == [NoticeCode.UNIDENTIFIED]
+    assert out.warnings == [notices.unidentified().message]
     assert {c.taxon_id for c in out.candidates[:2]} == {"trilobites", "nautiloids"}
 
 
@@ -87,27 +94,27 @@ def test_nothing_similar_is_unidentified_and_may_not_be_a_fossil():
     out = result([neighbours(("trilobites", 10, 0.45))])
     assert out.identification.status == "unidentified"
     assert out.per_image[0].unknown > CAL.unknown_not_fossil
-    assert any("may not be a fossil" in w and "resembles no reference" in w
-               for w in out.warnings)
+    assert codes(out) == [NoticeCode.UNIDENTIFIED, NoticeCode.NOT_A_FOSSIL]
+    assert "may not be a fossil" in out.warnings[1] and "resembles no reference" in out.warnings[1]
     assert out.candidates[0].taxon_id == "trilobites"  # the closest group is still given
 
 
 def test_pseudofossil_neighbours_warn_it_may_not_be_a_fossil():
     out = result([neighbours(("concretions", 8, 0.8), ("ammonoids", 2, 0.8))])
     assert out.identification.taxon_id == "concretions"
-    assert any("may not be a fossil" in w and "Concretions" in w for w in out.warnings)
+    assert codes(out) == [NoticeCode.NOT_A_FOSSIL]
+    assert "may not be a fossil" in out.warnings[0] and "Concretions" in out.warnings[0]
 
 
 def test_imagenet_classes_add_weak_labelled_evidence():
     hits = neighbours(("ammonoids", 5, 0.8), ("nautiloids", 5, 0.8))
-    classes = [{"index": 117, "name": "chambered nautilus", "score": 0.9},
-               {"index": 1, "name": "imagenet-1", "score": 0.05}]
+    classes = [ImageNetClass(117, "chambered nautilus", 0.9), ImageNetClass(1, "imagenet-1", 0.05)]
     without = image_evidence(hits, [], KB, CAL)
     with_weak = image_evidence(hits, classes, KB, CAL)
     gain = with_weak.scores["nautiloids"] - without.scores["nautiloids"]
     assert 0 < gain <= CAL.weak_evidence_weight
-    assert with_weak.weak == [{"source": "imagenet", "imagenet_class": "chambered nautilus",
-                               "taxon_id": "nautiloids", "score": 0.9}]
+    assert with_weak.weak == [WeakEvidence(imagenet_class="chambered nautilus",
+                                           taxon_id="nautiloids", score=0.9)]
     assert sum(with_weak.scores.values()) + with_weak.unknown == pytest.approx(1)
     out = result([hits], [classes])
     assert out.per_image[0].weak_evidence[0].taxon_id == "nautiloids"
@@ -126,20 +133,22 @@ def test_views_of_one_specimen_are_combined_and_kept_per_image():
 
 def test_photos_that_disagree_are_flagged():
     out = result([neighbours(("trilobites", 10, 0.9)), neighbours(("ammonoids", 10, 0.9))])
-    assert any("photos disagree" in w for w in out.warnings)
+    assert codes(out) == [NoticeCode.UNIDENTIFIED, NoticeCode.PHOTOS_DISAGREE]
+    assert "photos disagree (Ammonoids, Trilobites)" in out.warnings[1]
 
 
 def test_a_label_outside_the_knowledge_base_is_named_without_facts():
     out = result([neighbours(("mystery_clam", 10, 0.9))])
     assert out.identification.taxon == "mystery_clam" and out.identification.taxon_id is None
-    assert any("no knowledge-base entry" in w for w in out.warnings)
+    assert codes(out) == [NoticeCode.LABEL_WITHOUT_ENTRY]
+    assert out.warnings[0].startswith("'mystery_clam' is a reference label with no knowledge-base")
 
 
 def test_no_specimens_warns_how_to_ingest():
-    out = result([[]], [[{"index": 69, "name": "trilobite", "score": 0.2}]])
+    out = result([[]], [[ImageNetClass(69, "trilobite", 0.2)]])
     assert out.identification.status == "unidentified"
-    assert out.warnings == [NO_SPECIMENS_WARNING] and "paleon ingest" in out.warnings[0]
-    assert out.per_image[0].encoder_classes[0].name == "trilobite"
+    assert out.notices == [notices.empty_index()] and "paleon ingest" in out.warnings[0]
+    assert out.per_image[0].encoder_classes == [ImageNetClass(69, "trilobite", 0.2)]
 
 
 def test_similar_specimens_are_deduplicated_across_images():
@@ -163,3 +172,13 @@ def test_extreme_temperatures_do_not_overflow():
         cal = CAL.model_copy(update={"temperature": temperature, "open_set_similarity": -1})
         evidence = image_evidence(neighbours(("ammonoids", 3, 1.0)), [], KB, cal)
         assert 0 <= evidence.unknown <= 1 and evidence.scores["ammonoids"] <= 1
+
+
+def test_the_json_carries_warnings_and_their_codes_in_one_order():
+    clam = neighbours(("mystery_clam", 10, 0.9))
+    out = result([clam, clam, neighbours(("trilobites", 10, 0.9))])
+    data = out.model_dump(mode="json")
+    assert [n["code"] for n in data["notices"]] == ["photos_disagree", "label_without_entry"]
+    assert data["warnings"] == [n["message"] for n in data["notices"]]
+    again = type(out).model_validate(data)  # as a stored result is read back
+    assert again.notices == out.notices and again.warnings == out.warnings

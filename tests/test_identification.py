@@ -2,11 +2,10 @@
 
 import pytest
 
+from paleon.tools import gallery
 from rag.knowledge import load_knowledge
 from rag.result import IdentificationResult
-from tests import gallery
-from tests.conftest import run_cli
-from tests.test_api_jobs import photo, wait_for
+from tests.support import photo, run_cli, wait_for
 
 CLASSES = gallery.CLASSES[:5]
 
@@ -42,7 +41,7 @@ def test_held_out_photos_are_identified(client, pro_user, ingested):
         assert job["status"] == "completed", job
         result = IdentificationResult.model_validate(job["result"])
         assert len(result.per_image[0].similar_specimens) == 10  # TOP_K
-        assert result.warnings == []
+        assert result.notices == [] and result.warnings == []
         correct += result.identification.taxon_id == label
     assert correct / len(submitted) >= 0.9, f"top-1 {correct}/{len(submitted)}"
 
@@ -101,13 +100,13 @@ def test_the_result_schema_is_in_the_openapi_document(client):
     schemas = client.get("/openapi.json").json()["components"]["schemas"]
     fields = schemas["IdentificationResult"]["properties"]
     assert {"identification", "candidates", "similar_specimens", "per_image", "model",
-            "warnings"} <= set(fields)
+            "notices", "warnings"} <= set(fields)
     assert {"taxon", "rank", "lineage", "confidence", "geologic_range", "description",
             "diagnostic_features", "look_alikes", "references"} <= set(
         schemas["Identification"]["properties"])
 
 
-def test_knowledge_entries_and_search(client, user):
+def test_knowledge_entries_and_search(client, user, ingested):  # ingest syncs the knowledge
     headers = user["headers"]
     entry = client.get("/knowledge/ammonite", headers=headers)  # an alias
     assert entry.status_code == 200 and entry.json()["id"] == "ammonoids"
@@ -131,5 +130,7 @@ def test_photos_of_no_fossil_are_unidentified_and_flagged(client, pro_user, inge
         result = job["result"]
         assert result["identification"]["status"] == "unidentified", result["identification"]
         assert result["identification"]["taxon"] is None
-        assert any("may not be a fossil" in w for w in result["warnings"]), result["warnings"]
+        codes = [notice["code"] for notice in result["notices"]]
+        assert codes == ["unidentified", "not_a_fossil"], result["notices"]
+        assert result["warnings"] == [notice["message"] for notice in result["notices"]]
         assert len(result["candidates"]) >= 1  # the closest groups are still listed

@@ -3,27 +3,49 @@ import time
 
 from redis.asyncio import Redis
 
-from jobs.store import DEADLINES, JobStore, Timeouts, images_key, job_key
+from configs import JobSettings
+from jobs.keys import DEADLINES, JobKeys
+from jobs.reaper import Reaper
+from jobs.store import JobStore
+
+
+def job_key(job_id):
+    return JobKeys.of(job_id).job
+
+
+def images_key(job_id):
+    return JobKeys.of(job_id).images
 
 
 def store_for(unit_redis_url, **overrides):
-    timeouts = Timeouts(**{"pending_s": 30, "processing_s": 30, "max_attempts": 2,
-                           "result_ttl_s": 3600, **overrides})
+    settings = JobSettings(**{"pending_timeout_s": 30, "processing_timeout_s": 30,
+                              "max_attempts": 2, "result_ttl_s": 3600, **overrides})
     redis = Redis.from_url(unit_redis_url)
-    return redis, JobStore(redis, timeouts)
+    return redis, JobStore(redis, settings)
+
+
+def finished(job_id, attempt):
+    """A launcher whose attempts end at once (the retry itself is not under test here)."""
+    done = asyncio.get_running_loop().create_future()
+    done.set_result(None)
+    return done
+
+
+async def reap(store, launcher=finished):
+    return await Reaper(store, launcher, store.settings).reap_once()
 
 
 def test_lifecycle_and_retention(unit_redis_url):
     async def scenario():
         redis, store = store_for(unit_redis_url)
         job = await store.create("alice", [b"one", b"two"], "req-1")
-        job_id = job["job_id"]
-        assert job["status"] == "pending" and job["attempt"] == 1
+        job_id = job.job_id
+        assert job.status == "pending" and job.attempt == 1
         assert await store.images(job_id) == [b"one", b"two"]
-        assert await store.claim(job_id, 1, 4242) == job["created_at"]  # for queue wait
+        assert await store.claim(job_id, 1, 4242) == job.created_at  # for queue wait
         assert not await store.claim(job_id, 1, 4243)  # a duplicate task does nothing
-        assert (await store.get(job_id))["status"] == "processing"
-        assert await store.complete(job_id, 1, {"label": "x"}, 0.5)
+        assert (await store.get(job_id)).status == "processing"
+        assert await store.complete(job_id, 1, '{"label": "x"}', 0.5)
         done = await store.get(job_id)
         ttl = await redis.ttl(job_key(job_id))
         images_left = await redis.exists(images_key(job_id))
@@ -33,23 +55,23 @@ def test_lifecycle_and_retention(unit_redis_url):
         return done, ttl, images_left, in_deadlines, listed
 
     done, ttl, images_left, in_deadlines, listed = asyncio.run(scenario())
-    assert done["status"] == "completed" and done["result"] == {"label": "x"}
-    assert done["processing_time"] == 0.5
+    assert done.status == "completed" and done.result == '{"label": "x"}'
+    assert done.processing_time == 0.5
     assert 0 < ttl <= 3600 and images_left == 0 and in_deadlines is None
-    assert listed[0]["job_id"] == done["job_id"]
+    assert listed[0].job_id == done.job_id
 
 
 def test_overdue_job_is_retried_then_failed_with_a_reason(unit_redis_url):
     async def scenario():
-        redis, store = store_for(unit_redis_url, processing_s=0.01)
-        job_id = (await store.create("bob", [b"img"], "req-2"))["job_id"]
+        redis, store = store_for(unit_redis_url, processing_timeout_s=0.01)
+        job_id = (await store.create("bob", [b"img"], "req-2")).job_id
         assert await store.claim(job_id, 1, 1)  # then the worker "dies"
         await asyncio.sleep(0.05)
-        first = await store.reap()
-        stale_complete = await store.complete(job_id, 1, {"late": True}, 1.0)
+        first = await reap(store)
+        stale_complete = await store.complete(job_id, 1, '{"late": true}', 1.0)
         assert await store.claim(job_id, 2, 2)
         await asyncio.sleep(0.05)
-        second = await store.reap()
+        second = await reap(store)
         failed = await store.get(job_id)
         images_left = await redis.exists(images_key(job_id))
         await redis.aclose()
@@ -59,35 +81,35 @@ def test_overdue_job_is_retried_then_failed_with_a_reason(unit_redis_url):
     assert (job_id, 2) in first
     assert stale_complete is False  # the first attempt's late answer is ignored
     assert all(entry[0] != job_id for entry in second)
-    assert failed["status"] == "failed"
-    assert "stopped responding" in failed["error"] and "2 attempt" in failed["error"]
+    assert failed.status == "failed"
+    assert "stopped responding" in failed.error and "2 attempt" in failed.error
     assert images_left == 0
 
 
 def test_an_error_is_reported_as_the_failure_reason(unit_redis_url):
     async def scenario():
         redis, store = store_for(unit_redis_url, max_attempts=1)
-        job_id = (await store.create("carol", [b"img"], "req-3"))["job_id"]
+        job_id = (await store.create("carol", [b"img"], "req-3")).job_id
         await store.claim(job_id, 1, 1)
         await store.give_up(job_id, 1, "ValueError: cannot decode")
-        await store.reap()
+        await reap(store)
         job = await store.get(job_id)
         await redis.aclose()
         return job
 
     job = asyncio.run(scenario())
-    assert job["status"] == "failed" and job["error"].startswith("ValueError: cannot decode")
+    assert job.status == "failed" and job.error.startswith("ValueError: cannot decode")
 
 
 def test_list_is_newest_first_and_drops_expired(unit_redis_url):
     async def scenario():
         redis, store = store_for(unit_redis_url)
         user = f"dave-{time.time()}"
-        ids = [(await store.create(user, [b"i"], "r"))["job_id"] for _ in range(3)]
+        ids = [(await store.create(user, [b"i"], "r")).job_id for _ in range(3)]
         await redis.delete(job_key(ids[1]))  # expired meanwhile
         listed = await store.list_for_user(user, 10)
         await redis.aclose()
-        return ids, [job["job_id"] for job in listed]
+        return ids, [job.job_id for job in listed]
 
     ids, listed = asyncio.run(scenario())
     assert listed == [ids[2], ids[0]]
@@ -97,17 +119,17 @@ def test_snapshot_counts_the_queue_and_outcomes(unit_redis_url):
     async def scenario():
         redis, store = store_for(unit_redis_url, max_attempts=1)
         await redis.flushdb()
-        first = (await store.create("alice", [b"1"], "r1"))["job_id"]
+        first = (await store.create("alice", [b"1"], "r1")).job_id
         await asyncio.sleep(0.05)
-        second = (await store.create("alice", [b"2"], "r2"))["job_id"]
-        third = (await store.create("bob", [b"3"], "r3"))["job_id"]
+        second = (await store.create("alice", [b"2"], "r2")).job_id
+        third = (await store.create("bob", [b"3"], "r3")).job_id
         queued = await store.snapshot()
         await store.claim(first, 1, 1)
         await store.claim(second, 1, 2)
         working = await store.snapshot()
-        await store.complete(first, 1, {}, 0.1)
+        await store.complete(first, 1, "{}", 0.1)
         await redis.zadd(DEADLINES, {second: 0})  # overdue on its last attempt: it fails
-        await store.reap()
+        await reap(store)
         done = await store.snapshot()
         await redis.flushdb()
         await redis.aclose()
@@ -126,13 +148,18 @@ def test_a_handed_back_attempt_is_retried_at_once(unit_redis_url):
     async def scenario():
         # One attempt allowed: a handed-back attempt must not use it up.
         redis, store = store_for(unit_redis_url, max_attempts=1)
-        job_id = (await store.create("alice", [b"1"], "r1"))["job_id"]
+        job_id = (await store.create("alice", [b"1"], "r1")).job_id
         await store.claim(job_id, 1, 1)
-        nothing_due = await store.reap()
+        nothing_due = await reap(store)
         stale = await store.hand_back(job_id, 2)  # not its attempt: nothing happens
         handed = await store.hand_back(job_id, 1)
         launched = []
-        retried = await store.reap(lambda *job: launched.append(job))
+
+        def launcher(job_id, attempt):
+            launched.append((job_id, attempt))
+            return finished(job_id, attempt)
+
+        retried = await reap(store, launcher)
         assert launched == retried  # launched as reaped, not after the pass
         job = await store.get(job_id)
         await redis.delete(job_key(job_id), images_key(job_id))
@@ -142,6 +169,6 @@ def test_a_handed_back_attempt_is_retried_at_once(unit_redis_url):
 
     nothing_due, stale, handed, retried, job = asyncio.run(scenario())
     assert nothing_due == [] and not stale and handed
-    assert retried == [(job["job_id"], 2)] and job["status"] == "pending"
-    assert job["last_error"] == "the replica running it shut down"
-    assert job["handed_back"] == 1
+    assert retried == [(job.job_id, 2)] and job.status == "pending"
+    assert job.last_error == "the replica running it shut down"
+    assert job.handed_back == 1

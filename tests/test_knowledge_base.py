@@ -3,10 +3,10 @@
 import pytest
 from pydantic import ValidationError
 
+from paleon.tools import gallery
+from rag.imagenet import FOSSIL_CLASSES
 from rag.knowledge import load_knowledge
 from rag.knowledge.base import parse
-from rag.knowledge.schema import IMAGENET_CLASSES
-from tests import gallery
 from tests.kb_fixture import TEXT
 
 # Groups collectors find that the issue names; the ids are the contract with galleries.
@@ -40,7 +40,7 @@ def test_every_entry_is_complete_and_consistent(kb):
         assert entry.range.first_ma >= entry.range.last_ma
         assert entry.description.strip() and entry.references
     # Every ImageNet class the encoder reports as fossil-like points at an entry.
-    assert set(kb.imagenet) == set(IMAGENET_CLASSES)
+    assert set(kb.imagenet) == set(FOSSIL_CLASSES.values())
 
 
 def test_look_alikes_point_at_entries_where_they_can(kb):

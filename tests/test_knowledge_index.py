@@ -6,7 +6,7 @@ import pytest
 
 from rag.knowledge import load_knowledge
 from rag.knowledge.base import parse
-from rag.knowledge.index import KnowledgeIndex
+from rag.knowledge.index import KnowledgeIndex, sync_knowledge
 from rag.specimens import connect
 from rag.text import MiniLMTextEncoder
 from tests.kb_fixture import TEXT
@@ -43,6 +43,28 @@ def test_sync_embeds_only_what_changed(index):
     assert [d["id"] for d in docs] == ["trilobites", "ammonoids"]
     assert "A changed entry for Trilobites" in docs[0]["document"]
     assert "Lineage: Animalia > Arthropoda > Trilobites" in docs[0]["document"]
+
+
+def test_a_replica_answers_nothing_until_a_sync_then_finds_entries(index, encoder):
+    replica = KnowledgeIndex(index.client, encoder, collection=index.collection)
+    assert replica.search("a coiled shell", 3) == [] and replica.by_ids(["ammonoids"]) == []
+    index.sync(parse(TEXT))
+    assert [d["id"] for d in replica.by_ids(["ammonoids"])] == ["ammonoids"]
+    assert replica.search("a coiled shell", 3)
+
+
+def test_a_collection_of_an_older_schema_answers_nothing_until_rebuilt(index, encoder):
+    index.client.create_collection(index.collection, dimension=encoder.dim)  # no entry_id
+    assert index.search("a coiled shell", 3) == [] and index.by_ids(["ammonoids"]) == []
+    assert index.sync(parse(TEXT))["embedded"] == 5
+    assert index.by_ids(["ammonoids"])
+
+
+def test_sync_knowledge_brings_the_shipped_knowledge_base_in_step(milvus_server):
+    client = connect(milvus_server["uri"])
+    sync_knowledge(client)
+    assert sync_knowledge(client) == {"entries": len(load_knowledge()), "embedded": 0,
+                                      "removed": 0}
 
 
 @pytest.mark.parametrize("query, expected", [

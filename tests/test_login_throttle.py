@@ -3,15 +3,17 @@ import uuid
 
 from redis.asyncio import Redis
 
-from auth.throttle import LoginLimits, LoginThrottle
+from auth.throttle import LoginThrottle
+from configs import LoginSettings
 from paleon.errors import QuotaExceeded
-from tests.conftest import register
+from tests.support import register
 
 
 def test_per_address_limit_counts_every_account(unit_redis_url):
     async def scenario():
         redis = Redis.from_url(unit_redis_url)
-        throttle = LoginThrottle(redis, LoginLimits(per_account=100, per_address=3, window_s=60))
+        throttle = LoginThrottle(redis, LoginSettings(
+            failures_per_account=100, failures_per_address=3, window_s=60))
         address = f"203.0.113.{uuid.uuid4().int % 250}-{uuid.uuid4().hex[:6]}"
         for i in range(3):
             await throttle.attempt(f"victim{i}@example.com", address)  # each one fails

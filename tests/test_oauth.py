@@ -6,7 +6,7 @@ import uuid
 import jwt
 import pytest
 
-from tests.conftest import register
+from tests.support import register
 
 
 def signin(client, token):

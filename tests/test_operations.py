@@ -9,9 +9,8 @@ import httpx
 import pytest
 
 from auth import api_keys
-from tests import gallery
-from tests.conftest import CORS_ORIGIN, METRICS_TOKEN
-from tests.test_api_jobs import photo, wait_for
+from paleon.tools import gallery
+from tests.support import CORS_ORIGIN, METRICS_TOKEN, photo, wait_for
 
 JPEG = gallery.held_out("crinoids", 1)[0]
 

@@ -12,8 +12,7 @@ import pytest
 import yaml
 
 from configs import Settings
-from paleon.tools import cli, sidecars
-from tests import gallery
+from paleon.tools import cli, gallery, sidecars
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -8,9 +8,9 @@ from contextlib import contextmanager
 import psutil
 import pytest
 
-from jobs.store import job_key
-from tests import gallery
-from tests.test_api_jobs import photo, wait_for
+from jobs.keys import JobKeys
+from paleon.tools import gallery
+from tests.support import photo, wait_for
 
 
 def processes(title: str) -> list[psutil.Process]:
@@ -40,12 +40,12 @@ def test_a_job_whose_worker_is_killed_is_retried(client, pro_user, redis, serve_
                                files=[photo(data=gallery.held_out("trilobites", 1)[0])])
         job_id = response.json()["job_id"]
         deadline = time.monotonic() + 60
-        while not redis.hget(job_key(job_id), "worker_pid"):
+        while not redis.hget(JobKeys.of(job_id).job, "worker_pid"):
             assert time.monotonic() < deadline, "the job never started"
             time.sleep(0.1)
         assert client.get(f"/result/{job_id}", headers=pro_user["headers"]).json()["status"] \
             == "processing"
-        os.kill(int(redis.hget(job_key(job_id), "worker_pid")), signal.SIGKILL)
+        os.kill(int(redis.hget(JobKeys.of(job_id).job, "worker_pid")), signal.SIGKILL)
     job = wait_for(client, job_id, pro_user["headers"], timeout=90)
     assert job["status"] == "completed", job
     assert job["attempt"] == 2

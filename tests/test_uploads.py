@@ -3,10 +3,11 @@ import io
 import pytest
 from PIL import Image
 
-from jobs.uploads import UploadLimits, check_count, normalise
+from configs import UploadSettings
+from jobs.uploads import check_count, normalise
 from paleon.errors import InvalidRequest, PayloadTooLarge
 
-LIMITS = UploadLimits(max_files=5, max_file_bytes=10 * 2**20, max_pixels=40_000_000,
+LIMITS = UploadSettings(max_files=5, max_file_bytes=10 * 2**20, max_pixels=40_000_000,
                       long_side=512)
 
 

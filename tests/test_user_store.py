@@ -77,7 +77,7 @@ def test_schema_creation_is_idempotent(store):
 
 
 def test_users_cli_lists_and_sets_tiers(tmp_path):
-    from tests.conftest import run_cli
+    from tests.support import run_cli
 
     url = f"sqlite:///{tmp_path / 'users.db'}"
     UserStore(make_engine(url)).create(email="Cli@Example.com", username="cli",

@@ -6,21 +6,26 @@ import io
 import json
 import logging
 
+import numpy as np
 import pytest
 from PIL import Image
 
 from configs.calibration import Calibration
-from rag import pipeline
-from rag.vision_model import VisionModel
-from tests import gallery
+from paleon.tools import gallery
+from rag import notices, pipeline
+from rag.compose import compose
+from rag.records import Embedding, Hit, Notice, NoticeCode
+from rag.vision_model import VisionAnswer, VisionModel, refine
 from tests.fake_openai import FakeOpenAI
 from tests.kb_fixture import KB
 
 API_KEY = "sk-test-do-not-leak-0123456789"
 PHOTO = gallery.held_out("nautiloids", 1)[0]
 # Retrieval alone: ammonoids, confidently.
-HITS = [[{"id": f"a{i}", "label": "ammonoids", "source": "ammonoids/a.jpg", "score": 0.85}
+HITS = [[Hit(id=f"a{i}", label="ammonoids", source="ammonoids/a.jpg", score=0.85)
          for i in range(10)]]
+ENCODED = [Embedding(vector=np.zeros(4, dtype=np.float32), top_classes=[],
+                     encoder="efficientnet-lite0")]
 GOOD = json.dumps({"taxon_id": "nautiloids", "confidence": 0.82,
                    "rationale": "Smooth shell with simple, gently curved septa.",
                    "observed_features": ["simple sutures", "smooth shell"]})
@@ -40,7 +45,7 @@ def identify(fake, timeout_s=5.0, retries=2, budget=None, hits=None, documents=N
         return [{"id": i, "name": KB.by_id[i].name, "document": f"about {i}"} for i in ids]
 
     return asyncio.run(pipeline.identify(
-        [PHOTO], hits or HITS, [[]], encoder="efficientnet-lite0", kb=KB, cal=Calibration(),
+        [PHOTO], ENCODED, hits or HITS, kb=KB, cal=Calibration(),
         documents=documents or knowledge, vision=vision, vision_budget_s=budget))
 
 
@@ -63,6 +68,7 @@ def test_a_good_answer_refines_the_identification(fake):
     assert result["model"]["generator_model"] == "fake-vision"
     assert result["warnings"] == ["The vision model named Nautiloids, which differs from the "
                                   "reference collection's evidence (see candidates)."]
+    assert [n["code"] for n in result["notices"]] == ["vision_model_disagrees"]
 
     (request,) = fake.requests
     assert request["headers"]["authorization"] == f"Bearer {API_KEY}"
@@ -96,6 +102,7 @@ def test_an_unusable_answer_leaves_the_local_result(fake, content, reason):
     assert result["identification"]["taxon_id"] == "ammonoids"
     (warning,) = result["warnings"]
     assert warning.startswith("The retrieval result is shown: ") and reason in warning
+    assert result["notices"] == [{"code": "vision_model_unused", "message": warning}]
 
 
 def test_rate_limited_then_answered(fake):
@@ -157,7 +164,7 @@ def test_a_quirky_server_or_a_failed_lookup_never_fails_the_job(fake):
 
 
 def test_a_confident_answer_replaces_an_unidentified_result(fake):
-    faint = [[{"id": f"t{i}", "label": "trilobites", "source": "t.jpg", "score": 0.45}
+    faint = [[Hit(id=f"t{i}", label="trilobites", source="t.jpg", score=0.45)
               for i in range(10)]]
     long = answer(rationale="x" * 5000, observed_features=[f"f{i}" for i in range(20)])
     fake.script = [("answer", long)]
@@ -165,12 +172,46 @@ def test_a_confident_answer_replaces_an_unidentified_result(fake):
     ident = result["identification"]
     assert ident["status"] == "identified" and ident["taxon_id"] == "nautiloids"
     assert len(ident["observed_features"]) == 12  # a long answer is trimmed, not refused
+    # Retrieval's "unidentified" goes; its "resembles no reference fossil" stays.
+    assert [n["code"] for n in result["notices"]] == ["not_a_fossil", "vision_model_disagrees"]
     assert not any("similar enough" in w for w in result["warnings"])
-    assert any("differs from the reference collection" in w for w in result["warnings"])
 
 
 def test_a_pseudofossil_answer_warns_it_may_not_be_a_fossil(fake):
     fake.script = [("answer", answer("concretions", 0.9))]
     result = identify(fake)
     assert result["identification"]["taxon_id"] == "concretions"
-    assert any("may not be a fossil" in w and "Concretions" in w for w in result["warnings"])
+    assert [n["code"] for n in result["notices"]] == ["vision_model_disagrees", "not_a_fossil"]
+    assert "may not be a fossil" in result["warnings"][1] and "Concretions" in result["warnings"][1]
+
+
+def local_result(hits):
+    return compose(hits, [[] for _ in hits], KB, Calibration(),
+                   pipeline.model_info("efficientnet-lite0", KB, Calibration(), None))
+
+
+def test_refine_decides_by_notice_code_not_by_wording():
+    concretions = VisionAnswer(taxon_id="concretions", confidence=0.9, rationale="Plain nodule.")
+    local = local_result(HITS)
+    worded = Notice(NoticeCode.NOT_A_FOSSIL, "Reworded: perhaps a rock.")
+    # A not-a-fossil notice, however worded, is not given twice.
+    refined = refine(local.model_copy(update={"notices": [worded]}), concretions, KB,
+                     Calibration())
+    assert [n.code for n in refined.notices] == [NoticeCode.NOT_A_FOSSIL,
+                                                 NoticeCode.VISION_MODEL_DISAGREES]
+    assert refined.notices[0] is worded
+    # Wording alone is no notice: a message that merely mentions it does not stop one.
+    lookalike = Notice(NoticeCode.PHOTOS_DISAGREE, "This may not be a fossil, or two.")
+    refined = refine(local.model_copy(update={"notices": [lookalike]}), concretions, KB,
+                     Calibration())
+    assert [n.code for n in refined.notices][-1] == NoticeCode.NOT_A_FOSSIL
+
+
+def test_refine_drops_the_unidentified_notice_by_its_code():
+    nautiloids = VisionAnswer(taxon_id="nautiloids", confidence=0.9, rationale="Septa.")
+    reworded = Notice(NoticeCode.UNIDENTIFIED, "Reworded: nothing close enough.")
+    local = local_result(HITS).model_copy(update={"notices": [reworded, notices.empty_index()]})
+    refined = refine(local, nautiloids, KB, Calibration())
+    assert [n.code for n in refined.notices] == [NoticeCode.EMPTY_INDEX,
+                                                 NoticeCode.VISION_MODEL_DISAGREES]
+    assert refined.warnings == [n.message for n in refined.notices]

@@ -6,8 +6,9 @@ import logging
 import numpy as np
 from pymilvus import DataType, MilvusClient, MilvusException
 
-from rag.knowledge.base import KnowledgeBase
+from rag.knowledge.base import KnowledgeBase, load_knowledge
 from rag.knowledge.schema import Entry
+from rag.text import MiniLMTextEncoder
 
 log = logging.getLogger("paleon.knowledge")
 
@@ -46,18 +47,34 @@ def digest(text: str, model: str) -> str:
 
 
 class KnowledgeIndex:
-    """Keeps the collection in step with the knowledge base; searches it by text or by id."""
+    """Keeps the collection in step with the knowledge base; searches it by text or by id.
+
+    Searches answer nothing until a sync has made the collection."""
 
     def __init__(self, client: MilvusClient, encoder, collection: str = COLLECTION):
         self.client = client
         self.encoder = encoder  # rag.text.MiniLMTextEncoder or anything with name/dim/encode
         self.collection = collection
+        self._loaded = False
+
+    def _current(self) -> bool:
+        """The collection exists with this version's schema."""
+        if not self.client.has_collection(self.collection):
+            return False
+        fields = {f["name"] for f in self.client.describe_collection(self.collection)["fields"]}
+        return "entry_id" in fields
+
+    def _searchable(self) -> bool:
+        """True once synced; loads the collection the first time (cheap after that)."""
+        if not self._loaded and self._current():
+            self.client.load_collection(self.collection)
+            self._loaded = True
+        return self._loaded
 
     def _create(self) -> None:
+        if self._current():
+            return
         if self.client.has_collection(self.collection):
-            fields = {f["name"] for f in self.client.describe_collection(self.collection)["fields"]}
-            if "entry_id" in fields:
-                return
             # Made by a version that embedded whole documents: derived data, rebuilt.
             self.client.drop_collection(self.collection)
         schema = self.client.create_schema(auto_id=False, enable_dynamic_field=False)
@@ -74,12 +91,13 @@ class KnowledgeIndex:
             self.client.create_collection(self.collection, schema=schema, index_params=index)
         except MilvusException:
             if not self.client.has_collection(self.collection):
-                raise  # not a replica starting beside us that created it first
+                raise  # not a concurrent sync that created it first
 
-    def sync(self, kb: KnowledgeBase) -> dict:
+    def sync(self, kb: KnowledgeBase) -> dict[str, int]:
         """Embed new or changed entries, drop removed ones; idempotent and cheap when in step."""
         self._create()
         self.client.load_collection(self.collection)
+        self._loaded = True
         stored = {row["entry_id"]: row["digest"] for row in self.client.query(
             self.collection, filter="passage == 0", output_fields=["entry_id", "digest"])}
         docs = {entry.id: document(entry) for entry in kb.entries}
@@ -105,7 +123,7 @@ class KnowledgeIndex:
 
     def by_ids(self, ids: list[str]) -> list[dict]:
         """The stored documents of these entries, in the order asked (missing ones skipped)."""
-        if not ids:
+        if not ids or not self._searchable():
             return []
         wanted = list(dict.fromkeys(ids))
         rows = {row["entry_id"]: row for row in self.client.query(
@@ -117,6 +135,8 @@ class KnowledgeIndex:
     def search(self, text: str, k: int) -> list[dict]:
         """Entries nearest in meaning to `text` (by their best passage):
         {"id", "name", "document", "score"}."""
+        if not self._searchable():
+            return []
         vector = self.encoder.encode([text])[0]
         hits = self.client.search(self.collection, data=[np.asarray(vector).tolist()],
                                   limit=min(k * 3, 1000), anns_field="embedding",
@@ -129,3 +149,12 @@ class KnowledgeIndex:
                 "id": entity["entry_id"], "name": entity["name"],
                 "document": entity["document"], "score": round(float(hit["distance"]), 4)})
         return list(best.values())[:k]
+
+
+def sync_knowledge(client: MilvusClient, kb: KnowledgeBase | None = None) -> dict[str, int]:
+    """Bring the `knowledge` collection in step with `kb` (the shipped fossils.yaml by
+    default). A write: run it once per deploy or ingest, not in every serving replica."""
+    index = KnowledgeIndex(client, MiniLMTextEncoder())
+    report = index.sync(load_knowledge() if kb is None else kb)
+    log.info("knowledge base in Milvus: %s", report)
+    return report

@@ -5,6 +5,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from rag.geology import PERIOD_NAMES, periods_between
+from rag.imagenet import FOSSIL_CLASSES
 
 Rank = Literal[
     "kingdom", "phylum", "subphylum", "class", "subclass", "infraclass", "superorder", "order",
@@ -12,8 +13,6 @@ Rank = Literal[
     "category",
 ]
 Kind = Literal["body_fossil", "trace_fossil", "pseudofossil"]
-IMAGENET_CLASSES = ("triceratops", "trilobite", "brain coral", "conch", "snail",
-                    "chambered nautilus", "starfish", "sea urchin")
 
 
 class _Strict(BaseModel):
@@ -72,7 +71,7 @@ class Entry(_Strict):
     @field_validator("imagenet_classes")
     @classmethod
     def _known_classes(cls, classes: list[str]) -> list[str]:
-        unknown = set(classes) - set(IMAGENET_CLASSES)
+        unknown = set(classes) - set(FOSSIL_CLASSES.values())
         if unknown:
             raise ValueError(f"not mapped ImageNet classes: {sorted(unknown)}")
         return classes

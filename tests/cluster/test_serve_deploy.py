@@ -16,10 +16,8 @@ import httpx
 import pytest
 import yaml
 
-from paleon.tools import sidecars
-from tests import gallery
-from tests.conftest import register, run_cli
-from tests.test_api_jobs import photo, wait_for
+from paleon.tools import gallery, sidecars
+from tests.support import photo, register, run_cli, wait_for
 
 pytestmark = pytest.mark.cluster
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,9 +1,4 @@
-"""Synthetic reference gallery of procedural "fossil-like" images.
-
-Used by integration tests and benchmarks: every class is a simple drawn shape
-(spiral, segmented body, star, ...) that is rotated, scaled, moved and placed on
-a noisy stone-coloured background. Output is deterministic for (label, seed).
-"""
+"""A synthetic gallery of fossil-like pictures for demos, tests and benchmarks."""
 
 from __future__ import annotations
 

@@ -1,0 +1,75 @@
+"""Settings groups, each shaped like the part of Paleon that consumes it."""
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+
+class _Group(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class TierLimits(_Group):
+    """Jobs a user may submit per UTC day, by tier."""
+
+    free: int = Field(default=10, ge=0)
+    pro: int = Field(default=200, ge=0)
+    enterprise: int = Field(default=5000, ge=0)
+
+    def for_tier(self, tier: str) -> int:
+        return int(getattr(self, tier, self.free))
+
+
+class UploadSettings(_Group):
+    """What POST /classify-async/ accepts, and the shape of a stored photo."""
+
+    max_files: int = Field(default=5, ge=1)
+    max_file_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    max_pixels: int = Field(default=40_000_000, ge=10_000)
+    long_side: int = Field(default=1024, ge=64)  # of the stored, normalised photo
+
+    @property
+    def body_bytes(self) -> int:
+        """A whole multipart body: every photo at its limit plus room for the form framing."""
+        return self.max_files * self.max_file_bytes + 2**20
+
+
+class JobSettings(_Group):
+    """A job's deadlines and retries (jobs/store.py), its task and the reaper."""
+
+    pending_timeout_s: float = Field(default=120.0, gt=0)
+    processing_timeout_s: float = Field(default=60.0, gt=0)
+    max_attempts: int = Field(default=3, ge=1)
+    result_ttl_s: int = Field(default=7 * 24 * 3600, ge=60)
+    reaper_interval_s: float = Field(default=2.0, gt=0)
+    # CPU a job task reserves: it mostly waits on the deployments, but the reservation bounds
+    # how many task worker processes run at once (each costs memory and background CPU).
+    task_cpus: float = Field(default=0.05, gt=0, le=1)
+    # Seconds an ingress replica that is going away waits for the jobs it launched.
+    shutdown_grace_s: float = Field(default=10.0, ge=0)
+
+
+class LoginSettings(_Group):
+    """Failed-login throttling (auth/throttle.py)."""
+
+    failures_per_account: int = Field(default=5, ge=1)
+    failures_per_address: int = Field(default=50, ge=1)
+    window_s: int = Field(default=900, ge=1)
+
+
+class SupabaseSettings(_Group):
+    """Google sign-in through Supabase Auth; off while `url` is unset."""
+
+    url: str | None = None  # https://<project>.supabase.co
+    anon_key: SecretStr | None = None  # only for legacy HS256 projects (GoTrue)
+    jwt_algorithms: list[str] = ["ES256", "RS256"]
+    jwks_refresh_cooldown_s: float = Field(default=30.0, ge=0)
+
+
+class OpenAISettings(_Group):
+    """An OpenAI-compatible vision model refines the identification when a key is set."""
+
+    api_key: SecretStr | None = None
+    base_url: str = "https://api.openai.com/v1"  # vLLM, Ollama, ... speak it too
+    model: str = "gpt-4o-mini"
+    timeout_s: float = Field(default=30.0, gt=0)
+    max_retries: int = Field(default=2, ge=0, le=10)  # on 429, 5xx and timeouts
+    image_side: int = Field(default=768, ge=64, le=2048)  # photos are downscaled to it

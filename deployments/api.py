@@ -1,0 +1,47 @@
+"""The HTTP API of one ingress replica, built from its services (the composition root)."""
+
+from functools import partial
+
+from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
+
+import paleon
+from auth.deps import identify
+from auth.key_routes import router as key_router
+from auth.routes import router as auth_router
+from deployments import http_errors
+from deployments.knowledge_routes import router as knowledge_router
+from deployments.metrics import router as metrics_router
+from deployments.middleware import BodyLimit, PreAuth
+from deployments.routes import router as job_router
+from deployments.services import Services
+
+UPLOAD_PATHS = {"/classify-async/"}
+CORS_EXPOSE = ["X-Request-ID", "X-RateLimit-Limit", "X-RateLimit-Remaining",
+               "X-RateLimit-Reset", "Retry-After"]
+
+
+def build_api(services: Services) -> FastAPI:
+    app = FastAPI(
+        title="Paleon",
+        summary="Fossil identification: upload photos, get the most likely taxon.",
+        version=paleon.__version__,
+    )
+    app.state.services = services
+    app.state.auth = services.auth
+    for router in (auth_router, key_router, job_router, knowledge_router, metrics_router):
+        app.include_router(router)
+    http_errors.install(app)
+    # Outermost last: CORS headers go on every answer, even a 401 or 413 from the checks
+    # inside.
+    app.add_middleware(BodyLimit, max_bytes=services.settings.uploads.body_bytes)
+    app.add_middleware(PreAuth, paths=UPLOAD_PATHS,
+                       check=partial(identify, services=services.auth))
+    origins = services.settings.cors_origins
+    if origins:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=origins, allow_credentials="*" not in origins,
+            allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "X-API-Key", "X-Request-ID"],
+            expose_headers=CORS_EXPOSE, max_age=600)
+    return app

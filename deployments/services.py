@@ -1,0 +1,69 @@
+"""What an ingress replica serves with: its clients and stores, built once, typed, and
+handed to routes from `app.state.services`."""
+
+import asyncio
+from dataclasses import dataclass
+from typing import Annotated, Protocol
+
+from fastapi import Depends, Request
+from redis.asyncio import Redis
+
+from auth.services import AuthServices
+from configs import Settings
+from jobs.quota import Quota
+from jobs.reaper import Launcher, Reaper
+from jobs.store import JobStore
+
+
+class Retrieval(Protocol):
+    """What the routes ask of the Retriever deployment."""
+
+    async def knowledge_search(self, text: str, k: int) -> list[dict]: ...
+
+    async def ping(self) -> dict: ...
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    redis: Redis
+    auth: AuthServices
+    jobs: JobStore
+    quota: Quota
+    reaper: Reaper  # launches jobs and keeps track of them
+    retrieval: Retrieval
+
+    @classmethod
+    def build(cls, settings: Settings, retrieval: Retrieval, launcher: Launcher) -> "Services":
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        redis = Redis.from_url(settings.redis_url, health_check_interval=30)
+        jobs = JobStore(redis, settings.jobs)
+        return cls(
+            settings=settings,
+            redis=redis,
+            auth=AuthServices.build(settings, redis),
+            jobs=jobs,
+            quota=Quota(redis, settings.tier_limits),
+            reaper=Reaper(jobs, launcher, settings.jobs),
+            retrieval=retrieval,
+        )
+
+    async def health(self) -> dict[str, str]:
+        """"ok" or what is wrong, for each service a request needs."""
+        probes = {"redis": self.redis.ping(), "milvus": self.retrieval.ping()}
+        checks = {}
+        for name, probe in probes.items():
+            try:
+                await asyncio.wait_for(probe, timeout=5)
+                checks[name] = "ok"
+            except Exception as exc:
+                checks[name] = f"unavailable ({type(exc).__name__})"
+        return checks
+
+
+def services(request: Request) -> Services:
+    found: Services = request.app.state.services
+    return found
+
+
+ServicesDep = Annotated[Services, Depends(services)]

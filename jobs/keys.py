@@ -1,0 +1,26 @@
+"""Where a job lives in Redis."""
+
+from dataclasses import dataclass
+
+from paleon.keyspace import key
+
+DEADLINES = key("jobs", "deadlines")  # every unfinished job → when it is overdue
+QUEUED = key("jobs", "queued")  # pending jobs → since when (for queue depth and age)
+TOTALS = key("jobs", "totals")  # submitted / completed / failed, since Redis began
+
+
+def user_jobs_key(user_id: str) -> str:
+    return key("user", user_id, "jobs")
+
+
+@dataclass(frozen=True, slots=True)
+class JobKeys:
+    job: str
+    images: str
+    deadlines: str = DEADLINES
+    queued: str = QUEUED
+    totals: str = TOTALS
+
+    @classmethod
+    def of(cls, job_id: str) -> "JobKeys":
+        return cls(job=key("job", job_id), images=key("job", job_id, "images"))

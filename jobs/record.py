@@ -1,0 +1,34 @@
+"""A job as Redis holds it: one hash per job, read back into a typed record."""
+
+from typing import Literal
+
+from pydantic import BaseModel
+
+JobStatus = Literal["pending", "processing", "completed", "failed"]
+
+
+class JobRecord(BaseModel):
+    job_id: str
+    user_id: str
+    status: JobStatus
+    attempt: int
+    image_count: int
+    request_id: str | None = None
+    created_at: float
+    updated_at: float
+    started_at: float | None = None
+    completed_at: float | None = None
+    processing_time: float | None = None  # seconds from claim to result
+    result: str | None = None  # the identification as stored: JSON text
+    error: str | None = None  # why the job failed, for the user
+    last_error: str | None = None  # why the latest attempt ended early
+    worker_pid: int | None = None
+    handed_back: int = 0  # attempts a replica going away gave back
+
+    @classmethod
+    def from_redis(cls, raw: dict[bytes, bytes]) -> "JobRecord":
+        # Redis hashes hold text; pydantic converts each field to its declared type.
+        return cls.model_validate({k.decode(): v.decode() for k, v in raw.items()})
+
+    def to_redis(self) -> dict[str, str | int | float]:
+        return {k: v for k, v in self.model_dump().items() if v is not None}

@@ -1,0 +1,109 @@
+"""One attempt of one job: claim → identify → complete, or give up with a reason.
+
+The runner knows its collaborators only by what they do (the protocols below): on Ray they
+are deployment handles (deployments/tasks.py), in tests anything with the same methods.
+"""
+
+import asyncio
+import json
+import logging
+import os
+import time
+from typing import Protocol
+
+import numpy as np
+
+from configs import Settings
+from jobs.store import JobStore
+from paleon import logs
+from rag import pipeline
+from rag.knowledge import KnowledgeBase
+from rag.records import Embedding, Hit
+from rag.vision_model import VisionModel
+
+log = logging.getLogger("paleon.jobs")
+
+
+class Classifier(Protocol):
+    async def embed(self, image: bytes) -> Embedding: ...
+
+
+class Retrieval(Protocol):
+    async def search(self, vectors: list[np.ndarray], k: int) -> list[list[Hit]]: ...
+
+    async def knowledge_documents(self, ids: list[str]) -> list[dict]: ...
+
+
+class AttemptMetrics(Protocol):
+    def started(self, queue_wait_s: float) -> None: ...
+
+    def finished(self, status: str, seconds: float) -> None: ...
+
+
+class _NoMetrics:
+    def started(self, queue_wait_s: float) -> None:
+        pass
+
+    def finished(self, status: str, seconds: float) -> None:
+        pass
+
+
+def vision_model(settings: Settings) -> VisionModel | None:
+    openai = settings.openai
+    if openai.api_key is None:
+        return None
+    return VisionModel(openai.api_key.get_secret_value(), openai.base_url, openai.model,
+                       openai.timeout_s, openai.max_retries, openai.image_side)
+
+
+class JobRunner:
+    def __init__(self, store: JobStore, classifier: Classifier, retrieval: Retrieval,
+                 settings: Settings, kb: KnowledgeBase, metrics: AttemptMetrics | None = None):
+        self.store = store
+        self.classifier = classifier
+        self.retrieval = retrieval
+        self.settings = settings
+        self.kb = kb
+        self.vision = vision_model(settings)
+        self.metrics = metrics or _NoMetrics()
+        self.worker_pid = os.getpid()
+
+    async def run(self, job_id: str, attempt: int) -> None:
+        created = await self.store.claim(job_id, attempt, self.worker_pid)
+        if created is None:
+            return  # finished, failed or retried by someone else meanwhile
+        context = logs.fields(job_id=job_id, attempt=attempt)
+        self.metrics.started(max(time.time() - created, 0.0))
+        log.info("job %s attempt %d started", job_id, attempt, extra=context)
+        started = time.perf_counter()
+        limit_s = self.settings.jobs.processing_timeout_s
+        try:
+            # Bounded like the claim's deadline: a stuck attempt frees its worker and cancels
+            # its queued deployment requests instead of adding load when the reaper retries.
+            result = await asyncio.wait_for(self._identify(job_id, started), limit_s)
+        except Exception as exc:
+            log.exception("job %s attempt %d failed", job_id, attempt, extra=context)
+            # The user sees this: the kind of failure, never remote tracebacks or paths.
+            reason = ("classification timed out" if isinstance(exc, TimeoutError)
+                      else f"classification failed ({type(exc).__name__})")
+            await self.store.give_up(job_id, attempt, reason)
+            self.metrics.finished("failed", time.perf_counter() - started)
+            return
+        seconds = time.perf_counter() - started
+        if await self.store.complete(job_id, attempt, json.dumps(result), seconds):
+            self.metrics.finished("completed", seconds)
+            log.info("job %s attempt %d completed in %.2f s", job_id, attempt, seconds,
+                     extra=context)
+
+    async def _identify(self, job_id: str, started: float) -> dict:
+        images = await self.store.images(job_id)
+        if not images:
+            raise RuntimeError("the job's photos are no longer stored")
+        encoded = await asyncio.gather(*(self.classifier.embed(image) for image in images))
+        hits = await self.retrieval.search([e.vector for e in encoded], self.settings.top_k)
+        remaining_s = self.settings.jobs.processing_timeout_s - (time.perf_counter() - started)
+        return await pipeline.identify(
+            images, list(encoded), hits, kb=self.kb, cal=self.settings.calibration,
+            documents=self.retrieval.knowledge_documents, vision=self.vision,
+            # What is left of the attempt, less a margin to store the result.
+            vision_budget_s=max(0.1, remaining_s - 1.0))

@@ -1,0 +1,43 @@
+"""The warnings a result can carry, each built with its stable code and its wording."""
+
+from rag.records import Notice, NoticeCode
+
+
+def empty_index() -> Notice:
+    return Notice(NoticeCode.EMPTY_INDEX,
+                  "No reference specimens are indexed yet, so nothing could be compared. "
+                  "Ingest a gallery with `paleon ingest DIR` (DIR/<label>/*.jpg|png).")
+
+
+def unidentified() -> Notice:
+    return Notice(NoticeCode.UNIDENTIFIED,
+                  "Nothing in the reference collection is similar enough to name this "
+                  "specimen; `candidates` lists the closest groups.")
+
+
+def not_a_fossil(why: str) -> Notice:
+    return Notice(NoticeCode.NOT_A_FOSSIL,
+                  f"This may not be a fossil: {why}. Pseudofossils such as concretions and "
+                  "manganese dendrites are often mistaken for fossils.")
+
+
+def photos_disagree(names: list[str]) -> Notice:
+    return Notice(NoticeCode.PHOTOS_DISAGREE,
+                  f"The photos disagree ({', '.join(names)}): are they all of one specimen? "
+                  "They are combined as views of one.")
+
+
+def label_without_entry(label: str) -> Notice:
+    return Notice(NoticeCode.LABEL_WITHOUT_ENTRY,
+                  f"{label!r} is a reference label with no knowledge-base entry, so no "
+                  "description, range or look-alikes are given.")
+
+
+def vision_model_unused(reason: str) -> Notice:
+    return Notice(NoticeCode.VISION_MODEL_UNUSED, f"The retrieval result is shown: {reason}.")
+
+
+def vision_model_disagrees(name: str) -> Notice:
+    return Notice(NoticeCode.VISION_MODEL_DISAGREES,
+                  f"The vision model named {name}, which differs from the reference "
+                  "collection's evidence (see candidates).")
