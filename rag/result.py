@@ -90,8 +90,8 @@ class IdentificationResult(BaseModel):
     similar_specimens: list[SimilarSpecimen] = Field(description="Nearest references, all photos")
     per_image: list[PerImage]
     model: ModelInfo
-    # Required: a result stored without notices predates them, and JobResponse keeps such a
-    # result as it was stored rather than read its warnings as none.
+    # Required: a result stored before notices existed has only `warnings`, and a default
+    # would read it as having none, silently dropping them.
     notices: list[Notice] = Field(description="The warnings with their stable codes "
                                   "(docs/identification.md), in the order of `warnings`")
 

@@ -105,15 +105,46 @@ def client(serve_app):
         yield http
 
 
-@pytest.fixture
-def user(client) -> dict:
-    return register(client)
+@pytest.fixture(scope="session")
+def api(settings):
+    """The HTTP API in-process (FastAPI's TestClient), built like an Ingress replica builds
+    it, from real Redis and SQL services; only the deployment handles are stand-ins, and
+    jobs run on the same loop through the real runner. It shares Redis, the user store and
+    the secrets with the Serve app, so a user registered here signs in there too."""
+    import asyncio
+
+    from fastapi.testclient import TestClient
+
+    from configs import Settings
+    from deployments.api import build_api
+    from deployments.services import Services
+    from jobs.runner import JobRunner
+    from rag.knowledge import load_knowledge
+    from tests.standins import StandInClassifier, StandInRetrieval
+
+    config = Settings(**settings)
+    retrieval = StandInRetrieval()
+    runners: list[JobRunner] = []
+
+    def launch(job_id: str, attempt: int) -> asyncio.Future:
+        return asyncio.ensure_future(runners[0].run(job_id, attempt))
+
+    services = Services.build(config, retrieval, launch)
+    runners.append(JobRunner(services.jobs, StandInClassifier(), retrieval, config,
+                             load_knowledge()))
+    with TestClient(build_api(services), base_url="http://paleon.test") as http:
+        yield http
 
 
 @pytest.fixture
-def pro_user(client, settings) -> dict:
+def user(api) -> dict:
+    return register(api)
+
+
+@pytest.fixture
+def pro_user(api, settings) -> dict:
     from auth.store import UserStore, make_engine
 
-    account = register(client)
+    account = register(api)
     UserStore(make_engine(settings["database_url"])).set_tier(account["email"], "pro")
     return account

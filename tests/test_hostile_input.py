@@ -7,35 +7,35 @@ INJECTIONS = ["' OR '1'='1", "x'); DROP TABLE users; --", "\" OR \"\"=\"", "1; S
 
 
 @pytest.mark.parametrize("value", INJECTIONS)
-def test_injection_strings_in_every_field(client, user, value):
+def test_injection_strings_in_every_field(api, user, value):
     checks = [
-        client.post("/auth/register", json={"email": value, "username": value,
+        api.post("/auth/register", json={"email": value, "username": value,
                                             "password": value}),
-        client.post("/auth/login", json={"email": value, "password": value}),
-        client.post("/auth/refresh", json={"refresh_token": value}),
-        client.post("/auth/oauth/signin", headers={"Authorization": f"Bearer {value}"}),
-        client.get(f"/result/{value}", headers=user["headers"]),
-        client.get("/jobs", params={"limit": value}, headers=user["headers"]),
-        client.delete(f"/auth/api-keys/{value}", headers=user["headers"]),
-        client.get("/auth/me", headers={"X-API-Key": value}),
+        api.post("/auth/login", json={"email": value, "password": value}),
+        api.post("/auth/refresh", json={"refresh_token": value}),
+        api.post("/auth/oauth/signin", headers={"Authorization": f"Bearer {value}"}),
+        api.get(f"/result/{value}", headers=user["headers"]),
+        api.get("/jobs", params={"limit": value}, headers=user["headers"]),
+        api.delete(f"/auth/api-keys/{value}", headers=user["headers"]),
+        api.get("/auth/me", headers={"X-API-Key": value}),
     ]
     for response in checks:
         assert 400 <= response.status_code < 500, (response.request.url, response.text)
         assert response.json()["detail"]
     # A key name is free text within its pattern: refused, or stored verbatim as data.
-    named = client.post("/auth/api-keys", json={"name": value}, headers=user["headers"])
+    named = api.post("/auth/api-keys", json={"name": value}, headers=user["headers"])
     assert named.status_code in (200, 400)
     if named.status_code == 200:
         assert named.json()["name"] == value
-    assert client.get("/health").status_code == 200
+    assert api.get("/health").status_code == 200
 
 
 @pytest.mark.parametrize("path", ["/auth/register", "/auth/login", "/auth/refresh",
                                   "/auth/api-keys"])
-def test_oversized_and_non_utf8_bodies(client, user, path):
+def test_oversized_and_non_utf8_bodies(api, user, path):
     headers = {**user["headers"], "Content-Type": "application/json"}
-    huge = client.post(path, content=b'{"email": "' + b"a" * 3_000_000 + b'"}', headers=headers)
+    huge = api.post(path, content=b'{"email": "' + b"a" * 3_000_000 + b'"}', headers=headers)
     assert 400 <= huge.status_code < 500
-    binary = client.post(path, content=b"\xff\xfe\xfa" * 1000, headers=headers)
+    binary = api.post(path, content=b"\xff\xfe\xfa" * 1000, headers=headers)
     assert binary.status_code == 400
-    assert client.get("/health").status_code == 200
+    assert api.get("/health").status_code == 200

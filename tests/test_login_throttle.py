@@ -31,31 +31,31 @@ def test_per_address_limit_counts_every_account(unit_redis_url):
     assert refused is not None and 0 < int(refused.headers["Retry-After"]) <= 60
 
 
-def test_failed_logins_lock_the_account_then_429(client):
-    account = register(client)
+def test_failed_logins_lock_the_account_then_429(api):
+    account = register(api)
     wrong = {"email": account["email"], "password": "not-it-at-all"}
     for _ in range(5):
-        assert client.post("/auth/login", json=wrong).status_code == 401
+        assert api.post("/auth/login", json=wrong).status_code == 401
     right = {"email": account["email"], "password": account["password"]}
-    locked = client.post("/auth/login", json=right)
+    locked = api.post("/auth/login", json=right)
     assert locked.status_code == 429
     assert 0 < int(locked.headers["Retry-After"]) <= 900
     assert "Too many failed logins" in locked.json()["detail"]
-    other = register(client)  # another account from the same address is not locked
-    assert client.post("/auth/login", json={"email": other["email"],
+    other = register(api)  # another account from the same address is not locked
+    assert api.post("/auth/login", json={"email": other["email"],
                                             "password": other["password"]}).status_code == 200
 
 
-def test_a_success_resets_the_account_counter(client):
-    account = register(client)
+def test_a_success_resets_the_account_counter(api):
+    account = register(api)
     wrong = {"email": account["email"], "password": "not-it-at-all"}
     right = {"email": account["email"], "password": account["password"]}
     for _ in range(4):
-        client.post("/auth/login", json=wrong)
-    assert client.post("/auth/login", json=right).status_code == 200
+        api.post("/auth/login", json=wrong)
+    assert api.post("/auth/login", json=right).status_code == 200
     for _ in range(4):
-        assert client.post("/auth/login", json=wrong).status_code == 401
-    assert client.post("/auth/login", json=right).status_code == 200
+        assert api.post("/auth/login", json=wrong).status_code == 401
+    assert api.post("/auth/login", json=right).status_code == 200
 
 
 def test_parallel_guesses_cannot_outrun_the_limit(client):

@@ -9,35 +9,35 @@ import pytest
 from tests.support import register
 
 
-def signin(client, token):
-    return client.post("/auth/oauth/signin", headers={"Authorization": f"Bearer {token}"})
+def signin(api, token):
+    return api.post("/auth/oauth/signin", headers={"Authorization": f"Bearer {token}"})
 
 
 @pytest.mark.parametrize("alg", ["ES256", "RS256"])
-def test_google_sign_in_creates_then_finds_the_profile(client, supabase, alg):
+def test_google_sign_in_creates_then_finds_the_profile(api, supabase, alg):
     kid = supabase.new_key(alg)
     claims = supabase.claims()
-    first = signin(client, supabase.sign(claims, kid))
+    first = signin(api, supabase.sign(claims, kid))
     assert first.status_code == 200, first.text
     body = first.json()
     assert body["user"]["email"] == claims["email"] and body["user"]["provider"] == "google"
     assert body["access_token"] and body["refresh_token"]
     assert body["user"]["display_name"] == "Mary Anning"
-    me = client.get("/auth/me", headers={"Authorization": f"Bearer {body['access_token']}"})
+    me = api.get("/auth/me", headers={"Authorization": f"Bearer {body['access_token']}"})
     assert me.json()["id"] == body["user"]["id"]
     assert me.json()["avatar_url"] == "https://example.com/mary.png"
-    again = signin(client, supabase.sign({**claims, "iat": int(time.time())}, kid))
+    again = signin(api, supabase.sign({**claims, "iat": int(time.time())}, kid))
     assert again.json()["user"]["id"] == body["user"]["id"]
 
 
-def test_a_key_published_later_is_fetched_on_its_unknown_kid(client, supabase):
+def test_a_key_published_later_is_fetched_on_its_unknown_kid(api, supabase):
     known = supabase.new_key()
-    signin(client, supabase.sign(supabase.claims(), known))  # JWKS cached
+    signin(api, supabase.sign(supabase.claims(), known))  # JWKS cached
     fetches = supabase.jwks_fetches
-    assert signin(client, supabase.sign(supabase.claims(), known)).status_code == 200
+    assert signin(api, supabase.sign(supabase.claims(), known)).status_code == 200
     assert supabase.jwks_fetches == fetches  # a known kid is served from the cache
     rotated = supabase.new_key()  # the project rotates its signing key
-    assert signin(client, supabase.sign(supabase.claims(), rotated)).status_code == 200
+    assert signin(api, supabase.sign(supabase.claims(), rotated)).status_code == 200
     assert supabase.jwks_fetches == fetches + 1
 
 
@@ -61,50 +61,50 @@ def bad_tokens(supabase):
     }
 
 
-def test_every_bad_token_is_401(client, supabase):
+def test_every_bad_token_is_401(api, supabase):
     for name, token in bad_tokens(supabase).items():
-        response = signin(client, token)
+        response = signin(api, token)
         assert response.status_code == 401, (name, response.text)
         assert response.json()["detail"], name
 
 
-def test_missing_authorization_is_401(client):
-    assert client.post("/auth/oauth/signin").status_code == 401
+def test_missing_authorization_is_401(api):
+    assert api.post("/auth/oauth/signin").status_code == 401
 
 
-def test_legacy_hs256_projects_ask_gotrue(client, supabase):
+def test_legacy_hs256_projects_ask_gotrue(api, supabase):
     email = f"legacy{uuid.uuid4().hex[:6]}@example.com"
-    response = signin(client, supabase.legacy_token(email))
+    response = signin(api, supabase.legacy_token(email))
     assert response.status_code == 200 and response.json()["user"]["email"] == email
 
 
-def test_a_verified_email_links_to_the_password_account(client, supabase):
-    account = register(client)
+def test_a_verified_email_links_to_the_password_account(api, supabase):
+    account = register(api)
     kid = supabase.new_key()
     claims = supabase.claims(email=account["email"])
-    linked = signin(client, supabase.sign(claims, kid))
+    linked = signin(api, supabase.sign(claims, kid))
     assert linked.status_code == 200 and linked.json()["user"]["id"] == account["id"]
 
 
-def test_an_unverified_email_neither_links_nor_creates(client, supabase):
-    account = register(client)
+def test_an_unverified_email_neither_links_nor_creates(api, supabase):
+    account = register(api)
     kid = supabase.new_key()
     # user_metadata is user-editable: a self-asserted "verified" flag must not count.
     forged_flag = supabase.claims(email=account["email"], app_metadata={"provider": "email"},
                                   user_metadata={"email_verified": True})
-    refused = signin(client, supabase.sign(forged_flag, kid))
+    refused = signin(api, supabase.sign(forged_flag, kid))
     assert refused.status_code == 403 and "verified" in refused.json()["detail"]
     squatter = supabase.claims(app_metadata={"provider": "email"})  # no account yet
-    assert signin(client, supabase.sign(squatter, kid)).status_code == 403
-    unconfirmed = signin(client, supabase.legacy_token(account["email"], confirmed=False))
+    assert signin(api, supabase.sign(squatter, kid)).status_code == 403
+    unconfirmed = signin(api, supabase.legacy_token(account["email"], confirmed=False))
     assert unconfirmed.status_code == 403
 
 
-def test_an_outage_is_503_not_401(client, supabase):
+def test_an_outage_is_503_not_401(api, supabase):
     supabase.server.shutdown()  # Supabase Auth unreachable
     try:
         kid_token = supabase.legacy_token("outage@example.com")
-        response = signin(client, kid_token)
+        response = signin(api, kid_token)
     finally:
         supabase.restart()
     assert response.status_code == 503 and "try again" in response.json()["detail"]

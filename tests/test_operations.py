@@ -15,22 +15,22 @@ from tests.support import CORS_ORIGIN, METRICS_TOKEN, photo, wait_for
 JPEG = gallery.held_out("crinoids", 1)[0]
 
 
-def test_cors_allows_the_configured_origin_only(client):
+def test_cors_allows_the_configured_origin_only(api):
     preflight = {"Access-Control-Request-Method": "POST",
                  "Access-Control-Request-Headers": "authorization,content-type"}
-    allowed = client.options("/classify-async/", headers={"Origin": CORS_ORIGIN, **preflight})
+    allowed = api.options("/classify-async/", headers={"Origin": CORS_ORIGIN, **preflight})
     assert allowed.status_code == 200
     assert allowed.headers["access-control-allow-origin"] == CORS_ORIGIN
     assert "authorization" in allowed.headers["access-control-allow-headers"].lower()
-    refused = client.options("/classify-async/",
-                             headers={"Origin": "https://evil.example", **preflight})
+    refused = api.options("/classify-async/",
+                          headers={"Origin": "https://evil.example", **preflight})
     assert refused.status_code == 400
     assert "access-control-allow-origin" not in refused.headers
     # Simple requests: the header, and the ids a front end must read, are exposed.
-    health = client.get("/health", headers={"Origin": CORS_ORIGIN})
+    health = api.get("/health", headers={"Origin": CORS_ORIGIN})
     assert health.headers["access-control-allow-origin"] == CORS_ORIGIN
     assert "X-Request-ID" in health.headers["access-control-expose-headers"]
-    assert "access-control-allow-origin" not in client.get(
+    assert "access-control-allow-origin" not in api.get(
         "/health", headers={"Origin": "https://evil.example"}).headers
 
 

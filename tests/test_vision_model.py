@@ -210,8 +210,9 @@ def test_refine_decides_by_notice_code_not_by_wording():
 def test_refine_drops_the_unidentified_notice_by_its_code():
     nautiloids = VisionAnswer(taxon_id="nautiloids", confidence=0.9, rationale="Septa.")
     reworded = Notice(NoticeCode.UNIDENTIFIED, "Reworded: nothing close enough.")
-    local = local_result(HITS).model_copy(update={"notices": [reworded, notices.empty_index()]})
+    disagree = notices.photos_disagree(["Ammonoids", "Nautiloids"])
+    local = local_result(HITS).model_copy(update={"notices": [reworded, disagree]})
     refined = refine(local, nautiloids, KB, Calibration())
-    assert [n.code for n in refined.notices] == [NoticeCode.EMPTY_INDEX,
+    assert [n.code for n in refined.notices] == [NoticeCode.PHOTOS_DISAGREE,
                                                  NoticeCode.VISION_MODEL_DISAGREES]
     assert refined.warnings == [n.message for n in refined.notices]
