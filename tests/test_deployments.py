@@ -16,9 +16,9 @@ def test_classifier_batches_concurrent_calls_and_keeps_their_order(serve_app):
     results = [response.result() for response in responses]
     local = EfficientNetLite0Encoder(threads=1).encode(images)
     for result, expected in zip(results, local, strict=True):
-        assert result["embedding"].shape == (1280,)
-        assert np.allclose(result["embedding"], expected.embedding, atol=1e-4)
-        assert result["top_classes"][0]["index"] == expected.top_classes[0]["index"]
+        assert result.vector.shape == (1280,)
+        assert np.allclose(result.vector, expected.vector, atol=1e-4)
+        assert result.top_classes[0].index == expected.top_classes[0].index
 
 
 def test_retriever_answers_per_embedding(serve_app):
@@ -31,7 +31,7 @@ def test_retriever_answers_per_embedding(serve_app):
 
 def test_reconfigure_applies_batch_settings_on_the_replica(serve_app):
     # Serve calls reconfigure() with user_config on deploy and on every config change;
-    # here it is called directly to check what it changes (redeploying is issue 5's test).
+    # here it is called directly to check what it changes (the cluster test redeploys).
     classifier = serve.get_deployment_handle("VisionClassifier", "paleon")
     try:
         classifier.reconfigure.remote({"max_batch_size": 3, "batch_wait_timeout_s": 0.05}).result()
