@@ -40,7 +40,10 @@ class IdentityStore:
                 identity.avatar_url = who.avatar_url or identity.avatar_url
                 identity.updated_at = datetime.now(UTC)
                 session.commit()
-                return session.get(User, identity.user_id)
+                user = session.get(User, identity.user_id)
+                if user is None:  # the foreign key keeps this from happening
+                    raise RuntimeError(f"identity {identity.id} names a missing user")
+                return user
             if not who.email_verified:
                 # Neither link nor create: an unverified first sign-in could otherwise hold
                 # an account for someone else's email, ready for the owner to walk into.

@@ -19,7 +19,10 @@ def _config() -> Config:
 
 
 def head() -> str:
-    return ScriptDirectory.from_config(_config()).get_current_head()
+    current = ScriptDirectory.from_config(_config()).get_current_head()
+    if current is None:
+        raise RuntimeError(f"no migrations in {MIGRATIONS}")
+    return current
 
 
 def migrate(engine: Engine) -> None:

@@ -59,7 +59,9 @@ async def login(body: LoginRequest, request: Request, services: AuthDep) -> Toke
     await services.login_throttle.attempt(body.email, address)
     user = await asyncio.to_thread(services.users.by_email, body.email)
     stored = user.password_hash if user else None
-    if not await asyncio.to_thread(passwords.verify_password, body.password, stored):
+    # No user, no stored hash: verify_password is False then (after a check of equal cost).
+    if not await asyncio.to_thread(passwords.verify_password, body.password, stored) \
+            or user is None:
         raise InvalidCredentials("Incorrect email or password.")
     await services.login_throttle.succeeded(body.email, address)
     return await _token_response(services, user)

@@ -103,6 +103,8 @@ class SupabaseVerifier:
 
     def _ask_gotrue(self, token: str) -> SupabaseIdentity:
         """Supabase's own client asks GoTrue (`GET /auth/v1/user`) whose token this is."""
+        if self.gotrue is None:
+            raise RuntimeError("asking GoTrue needs the project's anon key (no client made)")
         try:
             answer = self.gotrue.get_user(token)
         except AuthRetryableError:  # network errors and 5xx: Supabase is down, not the token

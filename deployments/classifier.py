@@ -25,8 +25,11 @@ class VisionClassifier:
         self.encoder = build_encoder(encoder, device=device, threads=threads)
 
     def reconfigure(self, config: dict) -> None:
-        self.embed.set_max_batch_size(int(config.get("max_batch_size", 8)))
-        self.embed.set_batch_wait_timeout_s(float(config.get("batch_wait_timeout_s", 0.01)))
+        # Ray types @serve.batch methods as plain callables, without their batch settings.
+        self.embed.set_max_batch_size(  # type: ignore[attr-defined]
+            int(config.get("max_batch_size", 8)))
+        self.embed.set_batch_wait_timeout_s(  # type: ignore[attr-defined]
+            float(config.get("batch_wait_timeout_s", 0.01)))
 
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.01)
     async def embed(self, images: list[bytes]) -> list[Embedding]:
@@ -37,5 +40,6 @@ class VisionClassifier:
         return {
             "encoder": self.encoder.name,
             "dim": self.encoder.dim,
-            "max_batch_size": self.embed._get_max_batch_size(),
+            # Ray types @serve.batch methods as plain callables, without their batch settings.
+            "max_batch_size": self.embed._get_max_batch_size(),  # type: ignore[attr-defined]
         }

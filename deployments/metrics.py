@@ -17,7 +17,7 @@ from deployments.services import ServicesDep
 from paleon.errors import InvalidCredentials, ServiceUnavailable
 
 SECONDS = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120]
-MILLISECONDS = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000]
+MILLISECONDS: list[float] = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000]
 
 
 # Made on first use, in the process that records them (a replica or a task worker).

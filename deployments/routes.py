@@ -27,8 +27,8 @@ async def _read_photos(files: list[UploadFile], limits: UploadSettings) -> list[
     raw = []
     for index, upload in enumerate(files):
         name = upload.filename or f"image_files[{index}]"
-        uploads.check_declared(name, upload.content_type, upload.size, limits)
-        raw.append((name, upload.content_type, await upload.read(limits.max_file_bytes + 1)))
+        kind = uploads.check_declared(name, upload.content_type, upload.size, limits)
+        raw.append((name, kind, await upload.read(limits.max_file_bytes + 1)))
 
     def normalise_all() -> list[bytes]:
         return [uploads.normalise(name, kind, data, limits) for name, kind, data in raw]

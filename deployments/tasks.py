@@ -5,9 +5,11 @@ replica gone) leaves the job past its deadline, and an ingress replica's reaper 
 """
 
 import asyncio
+import concurrent.futures
 import threading
 from dataclasses import dataclass, field
 from functools import cache
+from typing import cast
 
 import ray
 from ray.serve.handle import DeploymentHandle
@@ -79,6 +81,7 @@ def launcher(wiring: JobWiring) -> Launcher:
 
     def launch(job_id: str, attempt: int) -> "asyncio.Future[object]":
         ref = task.remote(job_id, attempt, wiring)
-        return asyncio.wrap_future(ref.future())
+        # The task returns None; the reaper only waits for its end, never reads a value.
+        return asyncio.wrap_future(cast("concurrent.futures.Future[object]", ref.future()))
 
     return launch

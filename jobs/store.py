@@ -2,6 +2,7 @@
 
 import time
 import uuid
+from typing import cast
 
 from redis.asyncio import Redis
 
@@ -9,6 +10,16 @@ from configs import JobSettings
 from jobs.keys import DEADLINES, QUEUED, TOTALS, JobKeys, user_jobs_key
 from jobs.lua import JobScripts
 from jobs.record import JobRecord
+
+
+# The clients are made without decode_responses, so Redis answers bytes; redis-py types its
+# answers for either mode (bytes | str, scored pairs), so these say which they are here.
+def _bytes_list(answer: object) -> list[bytes]:
+    return cast(list[bytes], answer)
+
+
+def _bytes_hash(answer: object) -> dict[bytes, bytes]:
+    return cast(dict[bytes, bytes], answer)
 
 
 class JobStore:
@@ -38,11 +49,11 @@ class JobStore:
         return job
 
     async def get(self, job_id: str) -> JobRecord | None:
-        raw = await self.redis.hgetall(JobKeys.of(job_id).job)
+        raw = _bytes_hash(await self.redis.hgetall(JobKeys.of(job_id).job))
         return JobRecord.from_redis(raw) if raw else None
 
     async def list_for_user(self, user_id: str, limit: int) -> list[JobRecord]:
-        ids = await self.redis.zrevrange(user_jobs_key(user_id), 0, limit * 2 + 10)
+        ids = _bytes_list(await self.redis.zrevrange(user_jobs_key(user_id), 0, limit * 2 + 10))
         async with self.redis.pipeline(transaction=False) as pipe:
             for raw_id in ids:
                 pipe.hgetall(JobKeys.of(raw_id.decode()).job)
@@ -59,7 +70,7 @@ class JobStore:
         return jobs
 
     async def images(self, job_id: str) -> list[bytes]:
-        return await self.redis.lrange(JobKeys.of(job_id).images, 0, -1)
+        return _bytes_list(await self.redis.lrange(JobKeys.of(job_id).images, 0, -1))
 
     async def claim(self, job_id: str, attempt: int, worker_pid: int) -> float | None:
         """Start this attempt; returns when the job was submitted, or None when it is not
@@ -83,7 +94,8 @@ class JobStore:
         return await self.scripts.hand_back(job_id, attempt=attempt, now=time.time())
 
     async def overdue(self, limit: int = 100) -> list[str]:
-        due = await self.redis.zrangebyscore(DEADLINES, "-inf", time.time(), start=0, num=limit)
+        due = _bytes_list(await self.redis.zrangebyscore(DEADLINES, "-inf", time.time(),
+                                                         start=0, num=limit))
         return [raw.decode() for raw in due]
 
     async def retry_or_fail(self, job_id: str) -> int:

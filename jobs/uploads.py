@@ -20,8 +20,10 @@ def check_count(count: int, limits: UploadSettings) -> None:
         )
 
 
-def check_declared(name: str, content_type: str | None, size: int | None, limits: UploadSettings):
-    if content_type not in FORMATS:
+def check_declared(name: str, content_type: str | None, size: int | None,
+                   limits: UploadSettings) -> str:
+    """The declared content type, once it is an accepted one and the size within limits."""
+    if content_type is None or content_type not in FORMATS:
         raise InvalidRequest(
             f"File {name!r} has content type {content_type!r}; "
             f"accepted: {', '.join(FORMATS)}."
@@ -30,6 +32,7 @@ def check_declared(name: str, content_type: str | None, size: int | None, limits
         raise PayloadTooLarge(
             f"File {name!r} is {size} bytes; the limit is {limits.max_file_bytes} bytes."
         )
+    return content_type
 
 
 def normalise(name: str, content_type: str, data: bytes, limits: UploadSettings) -> bytes:

@@ -1,6 +1,6 @@
 """One exception hierarchy, mapped to HTTP in one place (`deployments.http_errors`)."""
 
-from typing import Any
+from typing import Any, Self
 
 
 class PaleonError(Exception):
@@ -12,7 +12,7 @@ class PaleonError(Exception):
         self.detail = detail
         self.fields = fields
 
-    def with_headers(self, headers: dict[str, str]) -> "PaleonError":
+    def with_headers(self, headers: dict[str, str]) -> Self:
         self.headers = headers
         return self
 

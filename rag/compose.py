@@ -62,6 +62,13 @@ def from_entry(entry: Entry, confidence: float, explanation: str,
         **more)
 
 
+def _rolled_up_taxon(decision: Decision) -> str:
+    """The taxon a rolled-up decision names (its key, which `decide` always sets then)."""
+    if decision.key is None:
+        raise ValueError("a rolled-up decision must name the taxon it rolls up to")
+    return decision.key
+
+
 def _rolled_up(name: str, decision: Decision, evidence: ImageEvidence, kb: KnowledgeBase,
                explanation: str) -> Identification:
     members = kb.descendants(name)
@@ -101,9 +108,10 @@ def _explain(decision: Decision, evidence: ImageEvidence, hits: list[list[Hit]],
                 f"photo(s) are {named[0][0]}{best}. Confidence {decision.confidence:.0%}.")
     split = " and ".join(f"{name} ({p:.0%})" for name, p in named[:2])
     if decision.status == "rolled_up":
+        taxon = _rolled_up_taxon(decision)
         return (f"The evidence is split between {split}; no single group reaches "
-                f"{cal.threshold:.0%}, but together they are {kb.ranks[decision.key]} "
-                f"{decision.key} at {decision.confidence:.0%}.")
+                f"{cal.threshold:.0%}, but together they are {kb.ranks[taxon]} "
+                f"{taxon} at {decision.confidence:.0%}.")
     return (f"No group reaches {cal.threshold:.0%} confidence"
             + (f"; the closest are {split}." if named else ".")
             + f" The open-set share (nothing indexed fits) is {evidence.unknown:.0%}.")
@@ -148,7 +156,8 @@ def compose(hits: list[list[Hit]], classes: list[list[ImageNetClass]], kb: Knowl
                                         confidence=round(decision.confidence, 4),
                                         explanation=explanation)
     elif decision.status == "rolled_up":
-        identification = _rolled_up(decision.key, decision, evidence, kb, explanation)
+        identification = _rolled_up(_rolled_up_taxon(decision), decision, evidence, kb,
+                                    explanation)
     else:
         identification = Identification(status="unidentified",
                                          confidence=round(decision.confidence, 4),

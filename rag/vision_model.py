@@ -13,6 +13,7 @@ import json
 import logging
 
 import openai
+from openai.types.chat import ChatCompletionContentPartParam
 from PIL import Image
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
@@ -74,10 +75,10 @@ def answer_schema(kb: KnowledgeBase) -> dict:
 
 def data_url(image: bytes, side: int) -> str:
     with Image.open(io.BytesIO(image)) as photo:
-        photo = photo.convert("RGB")
-        photo.thumbnail((side, side), Image.Resampling.LANCZOS)
+        rgb = photo.convert("RGB")
+        rgb.thumbnail((side, side), Image.Resampling.LANCZOS)
         buffer = io.BytesIO()
-        photo.save(buffer, format="JPEG", quality=85)
+        rgb.save(buffer, format="JPEG", quality=85)
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
@@ -107,7 +108,8 @@ class VisionModel:
     async def answer(self, images: list[bytes], local: IdentificationResult,
                      documents: list[dict], kb: KnowledgeBase) -> VisionAnswer:
         urls = await asyncio.to_thread(lambda: [data_url(i, self.image_side) for i in images])
-        content = [{"type": "text", "text": evidence_text(local, documents)}]
+        content: list[ChatCompletionContentPartParam] = [
+            {"type": "text", "text": evidence_text(local, documents)}]
         content += [{"type": "image_url", "image_url": {"url": url, "detail": "auto"}}
                     for url in urls]
         try:

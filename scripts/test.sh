@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One command: set up, lint, then run the whole test suite against real Ray, Redis and Milvus.
+# One command: set up, lint and type-check, then run the whole test suite against real Ray, Redis and Milvus.
 # Two pytest runs: the suite (one Ray + Serve session), then the tests marked `cluster`
 # (`ray start` / `serve deploy` / `ray stop`, which would stop the first run's Ray).
 # Extra arguments go to both runs. Collecting no tests (pytest's exit 5) is a failure; with
@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 ./scripts/setup.sh || exit 1
 . .venv/bin/activate
 ruff check . || exit 1
+mypy || exit 1
 
 paths=no
 for arg in "$@"; do

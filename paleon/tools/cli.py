@@ -85,6 +85,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def _serve_run(args: argparse.Namespace, settings: Settings, env: dict[str, str]) -> int:
     env.update(_local_secrets(settings.data_dir))
+    # The knowledge base is written once per start, here, not by every serving replica; in
+    # a child process, so the text model does not stay in this one's memory.
+    synced = subprocess.run([str(Path(sys.executable).with_name("paleon")), "sync-knowledge"],
+                            env={**os.environ, **env}, check=False)
+    if synced.returncode != 0:
+        return synced.returncode
     # Ray's token authentication on the local cluster too (dashboard, Jobs API, RPCs).
     env["RAY_AUTH_MODE"] = os.environ.get("RAY_AUTH_MODE", "token")
     if args.high_throughput:
@@ -103,6 +109,8 @@ def _serve_run(args: argparse.Namespace, settings: Settings, env: dict[str, str]
     )
 
     if args.dashboard:
+        if child.stdout is None:  # piped above whenever --dashboard is given
+            raise RuntimeError("serve run's output is not piped to follow the dashboard")
         dashboard.follow(child.stdout, sys.stdout.buffer, dashboard.announce)
 
     def forward(signum: int, frame: object) -> None:
@@ -120,10 +128,7 @@ def _serve_run(args: argparse.Namespace, settings: Settings, env: dict[str, str]
 def cmd_ingest(args: argparse.Namespace) -> int:
     from rag.encoders import build_encoder
     from rag.ingest import ingest
-    from rag.knowledge import load_knowledge
-    from rag.knowledge.index import KnowledgeIndex
     from rag.specimens import SpecimenIndex, connect
-    from rag.text import MiniLMTextEncoder
 
     settings = Settings()
     with _services(settings):
@@ -131,13 +136,24 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         client = connect(settings.milvus_uri, settings.milvus_token_value)
         index = SpecimenIndex(client, dim=encoder.dim)
         report = ingest(Path(args.folder), encoder, index, batch_size=args.batch_size)
-        knowledge = KnowledgeIndex(client, MiniLMTextEncoder()).sync(load_knowledge())
+    knowledge = report.knowledge
     print(f"found {report.found} photos in {len(report.labels)} labels; added {report.added}, "
           f"already present {report.already_present}; index holds {report.total_in_index}")
     print(f"knowledge base: {knowledge['entries']} entries, {knowledge['embedded']} embedded, "
           f"{knowledge['removed']} removed")
     for problem in report.unreadable:
         print(f"skipped unreadable {problem}", file=sys.stderr)
+    return 0
+
+
+def cmd_sync_knowledge(args: argparse.Namespace) -> int:
+    from rag.knowledge.index import sync_knowledge
+    from rag.specimens import connect
+
+    settings = Settings()
+    report = sync_knowledge(connect(settings.milvus_uri, settings.milvus_token_value))
+    print(f"knowledge base: {report['entries']} entries, {report['embedded']} embedded, "
+          f"{report['removed']} removed")
     return 0
 
 
@@ -274,6 +290,11 @@ def main(argv: list[str] | None = None) -> int:
     ingest.add_argument("--encoder", default="efficientnet-lite0")
     ingest.add_argument("--batch-size", type=int, default=32)
     ingest.set_defaults(func=cmd_ingest)
+
+    sync = commands.add_parser(
+        "sync-knowledge", help="bring Milvus's knowledge collection in step with fossils.yaml "
+        "(serve and ingest do it too)")
+    sync.set_defaults(func=cmd_sync_knowledge)
 
     evaluate = commands.add_parser(
         "eval", help="measure identification on DIR/<label>/*.jpg|png (top-1, top-5, ...)")

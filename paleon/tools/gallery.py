@@ -214,7 +214,7 @@ STONES = ((190, 175, 150), (150, 150, 145), (165, 120, 90), (110, 108, 112), (20
 def _background(rng: np.random.Generator, width: int, height: int, stone: np.ndarray) -> np.ndarray:
     """Stone texture: blotchy low-frequency shading plus fine grain, as float RGB."""
     blotches = Image.fromarray((rng.random((6, 8)) * 255).astype(np.uint8))
-    blotches = blotches.resize((width, height), Image.BICUBIC)
+    blotches = blotches.resize((width, height), Image.Resampling.BICUBIC)
     shade = 0.8 + 0.4 * np.asarray(blotches, dtype=np.float32)[..., None] / 255
     return stone * shade + rng.normal(0, 10, (height, width, 1))
 
@@ -235,7 +235,8 @@ def render(label: str, seed: int, size: tuple[int, int] = (320, 240)) -> Image.I
     layer = Image.new("RGBA", (CANVAS, CANVAS), (0, 0, 0, 0))
     DRAWERS[label](ImageDraw.Draw(layer), rng, tone)
     side = int(min(width, height) * rng.uniform(0.75, 1.0))
-    layer = layer.resize((side, side), Image.LANCZOS).rotate(rng.uniform(0, 360), Image.BICUBIC)
+    layer = layer.resize((side, side), Image.Resampling.LANCZOS).rotate(
+        rng.uniform(0, 360), Image.Resampling.BICUBIC)
     x = int((width - side) / 2 + rng.uniform(-0.4, 0.4) * max(width - side, 0))
     y = int((height - side) / 2 + rng.uniform(-0.4, 0.4) * max(height - side, 0))
 

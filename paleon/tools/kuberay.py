@@ -162,7 +162,7 @@ def _env() -> list[dict]:
 
 
 def _from_secret(name: str, optional: bool) -> dict:
-    ref = {"name": SECRET, "key": name}
+    ref: dict[str, str | bool] = {"name": SECRET, "key": name}
     if optional:
         ref["optional"] = True
     return {"name": name, "valueFrom": {"secretKeyRef": ref}}

@@ -59,7 +59,7 @@ class KnowledgeBase:
         chain = []
         current: str | None = name
         while current is not None:
-            chain.append(Taxon(rank=self.ranks[current], name=current))  # type: ignore[arg-type]
+            chain.append(Taxon(rank=self.ranks[current], name=current))
             current = self.parents[current]
         return chain[::-1]
 
