@@ -31,7 +31,7 @@ def build_api(services: Services) -> FastAPI:
     app.state.auth = services.auth
     for router in (auth_router, key_router, job_router, knowledge_router, metrics_router):
         app.include_router(router)
-    http_errors.install(app)
+    http_errors.add_handlers(app)
     # Outermost last: CORS headers go on every answer, even a 401 or 413 from the checks
     # inside.
     app.add_middleware(BodyLimit, max_bytes=services.settings.uploads.body_bytes)

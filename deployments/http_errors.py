@@ -17,7 +17,7 @@ def _describe(error: dict) -> str:
     return f"{where}: {error.get('msg', 'invalid')}" if where else error.get("msg", "invalid")
 
 
-def install(app: FastAPI) -> None:
+def add_handlers(app: FastAPI) -> None:
     @app.exception_handler(PaleonError)
     async def paleon_error(request: Request, exc: PaleonError) -> JSONResponse:
         return JSONResponse({"detail": exc.detail, **exc.fields}, exc.status_code, exc.headers)
