@@ -19,7 +19,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_a_remote_service_that_does_not_answer_is_one_clear_error(tmp_path):
     port = sidecars.free_port()
-    settings = Settings(redis_url=f"redis://10.255.255.1:{port}/0", data_dir=tmp_path)
+    # Loopback, but not the address Paleon starts its own Redis on: treated as remote.
+    settings = Settings(redis_url=f"redis://127.0.0.2:{port}/0", data_dir=tmp_path)
     with pytest.raises(sidecars.SidecarError, match="REDIS_URL"):
         cli._ensure_services(settings, [])
 

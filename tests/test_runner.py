@@ -62,7 +62,7 @@ def test_an_attempt_identifies_and_stores_the_result(unit_redis_url):
 
 def test_a_failed_step_gives_up_the_attempt_with_its_kind(unit_redis_url):
     async def scenario():
-        retrieval = StandInRetrieval(fail=ConnectionError("milvus at 10.0.0.1:19530"))
+        retrieval = StandInRetrieval(fail=ConnectionError("milvus at 127.0.0.1:19530 refused"))
         redis, store, runner, metrics = runner_for(unit_redis_url, retrieval)
         job = await store.create("bob", [b"photo"], "req")
         await runner.run(job.job_id, 1)
