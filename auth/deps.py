@@ -1,14 +1,14 @@
 """Who is calling: a typed principal, by access token or by API key."""
 
 import asyncio
-from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPBearer
 
 from auth import api_keys, tokens
 from auth.models import User
+from auth.principal import Method, Principal
 from auth.services import AuthDep, AuthServices
 from paleon.errors import Forbidden, InvalidCredentials
 
@@ -18,19 +18,6 @@ _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key
 
 HOW = ("Send `Authorization: Bearer <access_token>`, `Authorization: ApiKey <key>` or "
        "`X-API-Key: <key>`.")
-
-Method = Literal["jwt", "api_key"]
-
-
-@dataclass(frozen=True)
-class Principal:
-    """The authenticated caller: the user, how they proved it, and the access token's claims
-    (None for an API key)."""
-
-    user: User
-    method: Method
-    access: tokens.Access | None = None
-
 
 def _credentials(request: Request) -> tuple[Method, str]:
     authorization = request.headers.get("authorization", "")
@@ -57,15 +44,22 @@ async def _user_for_key(services: AuthServices, key: str) -> User:
 
 async def _check(request: Request, services: AuthServices) -> Principal:
     method, secret = _credentials(request)
+    remembered = services.principals.get(secret)
+    if remembered is not None:
+        return remembered
     if method == "api_key":
-        return Principal(await _user_for_key(services, secret), method)
+        principal = Principal(await _user_for_key(services, secret), method)
+        services.principals.put(secret, principal.user.id, principal)
+        return principal
     access = tokens.decode(secret, services.settings.jwt_secret.get_secret_value())
     if await services.sessions.access_revoked(access.jti):
         raise InvalidCredentials("This access token was revoked (logged out).")
     user = await asyncio.to_thread(services.users.by_id, access.user_id)
     if user is None:
         raise InvalidCredentials("Invalid access token.")
-    return Principal(user, method, access)
+    principal = Principal(user, method, access)
+    services.principals.put(secret, user.id, principal, not_after=access.expires_at)
+    return principal
 
 
 async def identify(request: Request, services: AuthServices) -> Principal:

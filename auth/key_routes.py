@@ -37,4 +37,5 @@ async def list_keys(caller: SignedIn, services: AuthDep) -> list[APIKeyInfo]:
 async def revoke_key(key_id: str, caller: SignedIn, services: AuthDep) -> Response:
     if not await asyncio.to_thread(services.keys.revoke, caller.user.id, key_id):
         raise NotFound(f"You have no API key {key_id!r}.")
+    services.principals.forget_user(caller.user.id)
     return Response(status_code=204)

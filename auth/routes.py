@@ -87,6 +87,7 @@ async def logout(caller: Caller, services: AuthDep,
     """Revoke the access token used for this call and, when given, its refresh token."""
     if caller.access is not None:
         await services.sessions.revoke_access(caller.access.jti, caller.access.expires_at)
+    services.principals.forget_user(caller.user.id)
     if body is not None and body.refresh_token:
         await services.sessions.end(body.refresh_token)
     return Response(status_code=204)

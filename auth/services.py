@@ -9,6 +9,8 @@ from redis.asyncio import Redis
 
 from auth.identity_store import IdentityStore
 from auth.key_store import KeyStore
+from auth.principal import Principal
+from auth.principal_cache import PrincipalCache
 from auth.sessions import Sessions
 from auth.store import UserStore, make_engine
 from auth.supabase import SupabaseVerifier
@@ -25,6 +27,8 @@ class AuthServices:
     sessions: Sessions
     login_throttle: LoginThrottle
     supabase: SupabaseVerifier | None  # None: Google sign-in is not configured
+    # Checked credentials → their Principal (auth/deps.py), for a few seconds.
+    principals: PrincipalCache[Principal]
 
     @classmethod
     def build(cls, settings: Settings, redis: Redis) -> "AuthServices":
@@ -37,6 +41,7 @@ class AuthServices:
             sessions=Sessions(redis, settings.refresh_ttl_s),
             login_throttle=LoginThrottle(redis, settings.login),
             supabase=SupabaseVerifier.from_settings(settings.supabase),
+            principals=PrincipalCache(settings.principal_cache_s),
         )
 
 

@@ -25,6 +25,7 @@ class UploadSettings(_Group):
     max_file_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     max_pixels: int = Field(default=40_000_000, ge=10_000)
     long_side: int = Field(default=1024, ge=64)  # of the stored, normalised photo
+    decode_threads: int = Field(default=2, ge=1, le=32)  # photos decoded at once per replica
 
     @property
     def body_bytes(self) -> int:

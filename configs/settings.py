@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     refresh_ttl_s: int = Field(default=30 * 24 * 3600, ge=300)
     api_key_pepper: SecretStr = SecretStr(DEV_API_KEY_PEPPER)
     max_api_keys: int = Field(default=10, ge=1)
+    # How long a replica trusts a credential it has checked (auth/principal_cache.py); 0: never.
+    principal_cache_s: float = Field(default=5.0, ge=0, le=60)
 
     supabase: SupabaseSettings = SupabaseSettings()
     tier_limits: TierLimits = TierLimits()

@@ -11,7 +11,7 @@ from auth.key_routes import router as key_router
 from auth.routes import router as auth_router
 from deployments import http_errors
 from deployments.knowledge_routes import router as knowledge_router
-from deployments.metrics import router as metrics_router
+from deployments.metrics_routes import router as metrics_router
 from deployments.middleware import BodyLimit, PreAuth
 from deployments.routes import router as job_router
 from deployments.services import Services

@@ -26,7 +26,7 @@ from rag.text import MiniLMTextEncoder
 @serve.deployment(
     ray_actor_options={"num_cpus": 0.25},
     max_ongoing_requests=32,
-    autoscaling_config={"min_replicas": 1, "max_replicas": 2, "target_ongoing_requests": 8},
+    autoscaling_config={"min_replicas": 1, "max_replicas": 1, "target_ongoing_requests": 8},
 )
 class Retriever:
     def __init__(self, settings: dict, dim: int):

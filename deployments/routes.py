@@ -2,15 +2,17 @@
 
 import asyncio
 import logging
+from concurrent.futures import Executor
 from typing import Annotated
 
+import orjson
 from fastapi import APIRouter, File, Path, Query, UploadFile
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from auth.deps import Caller
 from configs import UploadSettings
 from deployments import metrics, middleware
-from deployments.schemas import ClassifyAccepted, Health, JobResponse
+from deployments.schemas import ClassifyAccepted, Health, JobResponse, job_body
 from deployments.services import Services, ServicesDep
 from jobs import uploads
 from jobs.quota import QuotaState
@@ -22,18 +24,19 @@ router = APIRouter(tags=["jobs"])
 log = logging.getLogger("paleon.jobs")
 
 
-async def _read_photos(files: list[UploadFile], limits: UploadSettings) -> list[bytes]:
+async def _read_photos(files: list[UploadFile], limits: UploadSettings,
+                       decoder: Executor) -> list[bytes]:
     uploads.check_count(len(files), limits)
     raw = []
     for index, upload in enumerate(files):
         name = upload.filename or f"image_files[{index}]"
         kind = uploads.check_declared(name, upload.content_type, upload.size, limits)
         raw.append((name, kind, await upload.read(limits.max_file_bytes + 1)))
-
-    def normalise_all() -> list[bytes]:
-        return [uploads.normalise(name, kind, data, limits) for name, kind, data in raw]
-
-    return await asyncio.to_thread(normalise_all)
+    loop = asyncio.get_running_loop()
+    # The photos of one job decode side by side, each on the bounded decode executor.
+    return list(await asyncio.gather(*(
+        loop.run_in_executor(decoder, uploads.normalise, name, kind, data, limits)
+        for name, kind, data in raw)))
 
 
 @router.post("/classify-async/", response_model=ClassifyAccepted)
@@ -49,7 +52,7 @@ async def classify_async(
     if before.remaining == 0:
         raise _over_quota(before, user.tier)
     try:
-        photos = await _read_photos(image_files, state.settings.uploads)
+        photos = await _read_photos(image_files, state.settings.uploads, state.decoder)
     except PaleonError as exc:
         raise exc.with_headers(before.headers()) from None
     accepted, quota = await state.quota.take(user.id, user.tier)
@@ -92,16 +95,18 @@ async def _own_job(state: Services, user_id: str, job_id: str) -> JobRecord:
 @router.get("/result/{job_id}", response_model=JobResponse)
 async def result(
     job_id: Annotated[str, Path(max_length=64)], state: ServicesDep, caller: Caller
-) -> JobResponse:
-    return JobResponse.from_record(await _own_job(state, caller.user.id, job_id))
+) -> Response:
+    job = await _own_job(state, caller.user.id, job_id)
+    return Response(orjson.dumps(job_body(job)), media_type="application/json")
 
 
 @router.get("/jobs", response_model=list[JobResponse])
 async def list_jobs(
     state: ServicesDep, caller: Caller, limit: Annotated[int, Query(ge=1, le=100)] = 10
-) -> list[JobResponse]:
+) -> Response:
     jobs = await state.jobs.list_for_user(caller.user.id, limit)
-    return [JobResponse.from_record(job) for job in jobs]
+    return Response(orjson.dumps([job_body(job) for job in jobs]),
+                    media_type="application/json")
 
 
 @router.get("/health", response_model=Health, responses={503: {"model": Health}})

@@ -2,8 +2,9 @@
 
 import json
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
+import orjson
 from pydantic import BaseModel
 
 from jobs.record import JobRecord, JobStatus
@@ -53,6 +54,26 @@ class JobResponse(BaseModel):
             updated_at=datetime.fromtimestamp(job.updated_at, UTC),
             started_at=moment(job.started_at), completed_at=moment(job.completed_at),
             processing_time=job.processing_time, request_id=job.request_id)
+
+
+def _moment(seconds: float | None) -> str | None:
+    # As pydantic writes a UTC datetime, so both paths give the same text.
+    if seconds is None:
+        return None
+    return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
+
+
+def job_body(job: JobRecord) -> dict[str, Any]:
+    """JobResponse's JSON for orjson, with the stored result passed through as it is: a poll
+    neither parses nor re-validates the identification (JobResponse is its schema)."""
+    return {
+        "job_id": job.job_id, "status": job.status,
+        "result": orjson.Fragment(job.result) if job.result else None,
+        "error": job.error, "image_count": job.image_count, "attempt": job.attempt,
+        "created_at": _moment(job.created_at), "updated_at": _moment(job.updated_at),
+        "started_at": _moment(job.started_at), "completed_at": _moment(job.completed_at),
+        "processing_time": job.processing_time, "request_id": job.request_id,
+    }
 
 
 class Health(BaseModel):

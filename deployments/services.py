@@ -2,6 +2,7 @@
 handed to routes from `app.state.services`."""
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Annotated, Protocol
 
@@ -32,6 +33,9 @@ class Services:
     quota: Quota
     reaper: Reaper  # launches jobs and keeps track of them
     retrieval: Retrieval
+    # Photo decoding (jobs/uploads.normalise) has threads of its own, so it never queues
+    # behind bcrypt or the user store in the default pool, and its memory stays bounded.
+    decoder: ThreadPoolExecutor
 
     @classmethod
     def build(cls, settings: Settings, retrieval: Retrieval, launcher: Launcher) -> "Services":
@@ -46,6 +50,8 @@ class Services:
             quota=Quota(redis, settings.tier_limits),
             reaper=Reaper(jobs, launcher, settings.jobs),
             retrieval=retrieval,
+            decoder=ThreadPoolExecutor(settings.uploads.decode_threads,
+                                       thread_name_prefix="paleon-decode"),
         )
 
     async def health(self) -> dict[str, str]:

@@ -37,7 +37,8 @@ def check_declared(name: str, content_type: str | None, size: int | None,
 
 def normalise(name: str, content_type: str, data: bytes, limits: UploadSettings) -> bytes:
     """Decode as the declared format, apply EXIF orientation, drop all metadata (GPS
-    included), downscale to the configured long side and re-encode as JPEG."""
+    included), downscale to at most the configured long side and re-encode as JPEG. Blocking
+    (decoding): run it on the decode executor, never on the event loop."""
     check_declared(name, content_type, len(data), limits)
     if not data:
         raise InvalidRequest(f"File {name!r} is empty.")
@@ -52,6 +53,11 @@ def normalise(name: str, content_type: str, data: bytes, limits: UploadSettings)
                         f"File {name!r} is {width}×{height} pixels; the limit is "
                         f"{limits.max_pixels} pixels (possible decompression bomb)."
                     )
+                if expected == "JPEG":
+                    # Decode at the smallest DCT scale that still gives ~the stored size: a
+                    # 12 MP photo decodes at 1/4 (≈ 1008 px) several times faster than whole.
+                    fit = 0.9 * limits.long_side / max(width, height)
+                    image.draft("RGB", (max(int(width * fit), 1), max(int(height * fit), 1)))
                 image.load()
                 upright = ImageOps.exif_transpose(image).convert("RGB")
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
