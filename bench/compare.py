@@ -15,6 +15,7 @@ import argparse
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -185,7 +186,8 @@ def paleon(args: argparse.Namespace, photos: str, work: Path, gallery: Path) -> 
     redis = sidecars.start_redis(folder / "redis", redis_port, persistent=False)
     env = {**os.environ, "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
            "MILVUS_URI": f"http://127.0.0.1:{sidecars.free_port()}",
-           "DATA_DIR": str(folder / "data"), "TIER_LIMITS__FREE": "10000000"}
+           "DATA_DIR": str(folder / "data"), "TIER_LIMITS__FREE": "10000000",
+           **dict(pair.split("=", 1) for pair in args.paleon_env)}
     log = (folder / "serve.log").open("wb")
     serve = subprocess.Popen([str(BIN / "paleon"), "serve"], env=env, stdout=log,
                              stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT)
@@ -195,6 +197,9 @@ def paleon(args: argparse.Namespace, photos: str, work: Path, gallery: Path) -> 
             raise RuntimeError(f"paleon serve did not become healthy; see {folder}/serve.log")
         subprocess.run([str(BIN / "paleon"), "ingest", str(gallery)], env=env, check=True,
                        capture_output=True)
+        listening = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True,
+                                   check=False).stdout
+        (folder / "listening.txt").write_text(listening)
         sys.path.insert(0, str(KIT))
         from loadgen import photo
 
@@ -282,10 +287,14 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=48)
     parser.add_argument("--poll", type=float, default=1.0)
     parser.add_argument("--json", metavar="FILE", help="also write every figure there")
+    parser.add_argument("--paleon-env", nargs="*", default=[], metavar="NAME=VALUE",
+                        help="extra environment for paleon serve (e.g. a Serve flag to try)")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
     args = parser.parse_args()
     if not KIT.is_dir():
         sys.exit(f"the measuring kit is not at {KIT}")
-    with tempfile.TemporaryDirectory(prefix="paleon-compare-") as scratch:
+    scratch = tempfile.mkdtemp(prefix="paleon-compare-")
+    try:
         work = Path(scratch)
         write_gallery(work / "gallery")
         results = {}
@@ -301,6 +310,11 @@ def main() -> None:
             results[photos] = {"raw": raw, "peer": peer_run, "paleon": paleon_run}
         if args.json:
             Path(args.json).write_text(json.dumps(results, indent=1, default=str))
+    finally:
+        if args.keep:
+            print(f"scratch folder: {scratch}")
+        else:
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 if __name__ == "__main__":

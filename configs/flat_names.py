@@ -22,6 +22,7 @@ FLAT_NAMES: dict[str, tuple[str, str]] = {
     "result_ttl_s": ("jobs", "result_ttl_s"),
     "reaper_interval_s": ("jobs", "reaper_interval_s"),
     "job_task_cpus": ("jobs", "task_cpus"),
+    "job_warm_workers": ("jobs", "warm_workers"),
     "shutdown_grace_s": ("jobs", "shutdown_grace_s"),
     "login_failures_per_account": ("login", "failures_per_account"),
     "login_failures_per_address": ("login", "failures_per_address"),

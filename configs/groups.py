@@ -42,8 +42,13 @@ class JobSettings(_Group):
     result_ttl_s: int = Field(default=7 * 24 * 3600, ge=60)
     reaper_interval_s: float = Field(default=2.0, gt=0)
     # CPU a job task reserves: it mostly waits on the deployments, but the reservation bounds
-    # how many task worker processes run at once (each costs memory and background CPU).
-    task_cpus: float = Field(default=0.05, gt=0, le=1)
+    # how many task worker processes run at once (each costs ~200 MB and background CPU).
+    # 0.1 leaves room for 5 on the embedded default (2 CPUs, 1.5 of them reserved by the
+    # deployments): enough to keep the classifier busy.
+    task_cpus: float = Field(default=0.1, gt=0, le=1)
+    # Task workers an Ingress replica starts before it reports ready, so the first jobs
+    # do not wait for worker processes to start (0: start them on demand).
+    warm_workers: int = Field(default=4, ge=0, le=64)
     # Seconds an ingress replica that is going away waits for the jobs it launched.
     shutdown_grace_s: float = Field(default=10.0, ge=0)
 

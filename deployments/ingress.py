@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import logging
 
 from fastapi import FastAPI
 from ray import serve
@@ -14,12 +15,15 @@ from deployments.handles import RetrieverHandle
 from deployments.services import Services
 from paleon import logs
 
+log = logging.getLogger("paleon.ingress")
+
 
 @serve.deployment(ray_actor_options={"num_cpus": 0.25}, max_ongoing_requests=200)
 @serve.ingress()
 class Ingress:
-    def __init__(self, classifier: DeploymentHandle, retriever: DeploymentHandle,
-                 settings: dict):
+    # Serve awaits an async constructor before the replica takes requests.
+    async def __init__(self, classifier: DeploymentHandle,  # type: ignore[misc]
+                       retriever: DeploymentHandle, settings: dict):
         logs.configure_replica()
         config = Settings(**settings)
         # The same app and arguments give the same key, so a task worker that outlives this
@@ -32,6 +36,9 @@ class Ingress:
         self.services = Services.build(config, RetrieverHandle(retriever),
                                        tasks.launcher(wiring))
         self.services.reaper.start()
+        # Ready only with warm task workers: no cold start for the first jobs.
+        warmed = await tasks.warm(wiring, config.jobs.warm_workers)
+        log.info("%d job task worker(s) warm", warmed)
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         return build_api(self.services)

@@ -6,6 +6,7 @@ replica gone) leaves the job past its deadline, and an ingress replica's reaper 
 
 import asyncio
 import concurrent.futures
+import os
 import threading
 from dataclasses import dataclass, field
 from functools import cache
@@ -73,6 +74,32 @@ def run_job(job_id: str, attempt: int, wiring: JobWiring) -> None:
 
     # Block this task's thread on the worker's loop: one job at a time per worker.
     asyncio.run_coroutine_threadsafe(run(), worker.loop).result()
+
+
+@ray.remote(num_cpus=0, max_retries=0)
+def warm_up(wiring: JobWiring, hold_s: float) -> int:
+    """Start a worker and its runner (imports, Redis client), then hold it a moment so that
+    the warm-up tasks land on workers of their own."""
+    worker = _worker()
+
+    async def build() -> None:
+        worker.runner(wiring)
+        await asyncio.sleep(hold_s)
+
+    asyncio.run_coroutine_threadsafe(build(), worker.loop).result()
+    return os.getpid()
+
+
+async def warm(wiring: JobWiring, count: int, timeout_s: float = 60.0) -> int:
+    """Warm `count` task workers (same resources as a job's task, so jobs reuse them);
+    returns how many distinct workers answered in time."""
+    if count <= 0:
+        return 0
+    task = warm_up.options(num_cpus=wiring.settings.jobs.task_cpus)
+    refs = [task.remote(wiring, 1.0) for _ in range(count)]
+    done, _ = await asyncio.wait([asyncio.wrap_future(ref.future()) for ref in refs],
+                                 timeout=timeout_s)
+    return len({future.result() for future in done if future.exception() is None})
 
 
 def launcher(wiring: JobWiring) -> Launcher:

@@ -4,9 +4,11 @@ import asyncio
 import json
 import secrets
 
+import orjson
 from redis.asyncio import Redis
 
 from configs import Settings
+from deployments.schemas import JobResponse, job_body
 from jobs.runner import JobRunner
 from jobs.store import JobStore
 from rag.knowledge import load_knowledge
@@ -53,6 +55,9 @@ def test_an_attempt_identifies_and_stores_the_result(unit_redis_url):
 
     done, images, events, embedded = asyncio.run(scenario())
     assert done.status == "completed" and done.processing_time > 0
+    # A poll passes the stored result through; it reads as the validated response would.
+    assert orjson.loads(orjson.dumps(job_body(done))) == json.loads(
+        JobResponse.from_record(done).model_dump_json())
     result = json.loads(done.result)
     assert result["identification"]["taxon_id"] == "ammonoids"
     assert len(result["per_image"]) == 2 and embedded == 2

@@ -93,6 +93,10 @@ def _serve_run(args: argparse.Namespace, settings: Settings, env: dict[str, str]
         return synced.returncode
     # Ray's token authentication on the local cluster too (dashboard, Jobs API, RPCs).
     env["RAY_AUTH_MODE"] = os.environ.get("RAY_AUTH_MODE", "token")
+    # Ray keeps idle workers up to this many (its default: one per CPU); the Ingress warms
+    # JOB_WARM_WORKERS task workers at start, and they must outlive a quiet minute.
+    env.setdefault("RAY_num_workers_soft_limit", os.environ.get("RAY_num_workers_soft_limit",
+                                                                 "8"))
     if args.high_throughput:
         env.update(HIGH_THROUGHPUT_ENV)
     # `serve run` starts local Ray, deploys the config and blocks until it is interrupted.
