@@ -95,8 +95,9 @@ def _serve_run(args: argparse.Namespace, settings: Settings, env: dict[str, str]
     env["RAY_AUTH_MODE"] = os.environ.get("RAY_AUTH_MODE", "token")
     # Ray keeps idle workers up to this many (its default: one per CPU); the Ingress warms
     # JOB_WARM_WORKERS task workers at start, and they must outlive a quiet minute.
-    env.setdefault("RAY_num_workers_soft_limit", os.environ.get("RAY_num_workers_soft_limit",
-                                                                 "8"))
+    soft_limit = "RAY_num_workers_soft_limit"  # Ray's own spelling of the name
+    if soft_limit not in os.environ:
+        env[soft_limit] = "8"
     if args.high_throughput:
         env.update(HIGH_THROUGHPUT_ENV)
     # `serve run` starts local Ray, deploys the config and blocks until it is interrupted.
