@@ -93,16 +93,19 @@ def _serve_run(args: argparse.Namespace, settings: Settings, env: dict[str, str]
         return synced.returncode
     # Ray's token authentication on the local cluster too (dashboard, Jobs API, RPCs).
     env["RAY_AUTH_MODE"] = os.environ.get("RAY_AUTH_MODE", "token")
-    # Ray keeps idle workers up to this many (its default: one per CPU); the Ingress warms
-    # JOB_WARM_WORKERS task workers at start, and they must outlive a quiet minute.
+    # Ray keeps idle workers up to this many (its default: one per CPU): the warm job-task
+    # workers (JOB_WARM_WORKERS) outlive a quiet minute, and no more than the 5 that
+    # JOB_TASK_CPUS lets run at once stay resident.
     soft_limit = "RAY_num_workers_soft_limit"  # Ray's own spelling of the name
     if soft_limit not in os.environ:
-        env[soft_limit] = "8"
+        env[soft_limit] = "5"
     if args.high_throughput:
         env.update(HIGH_THROUGHPUT_ENV)
-    # `serve run` starts local Ray, deploys the config and blocks until it is interrupted.
+    # Like `serve run`: starts local Ray, deploys the config and blocks until interrupted;
+    # Ray's dashboard only with --dashboard (paleon/tools/serve_runner.py says why).
+    runner = [sys.executable, "-m", "paleon.tools.serve_runner", str(args.config)]
     child = subprocess.Popen(
-        [str(Path(sys.executable).with_name("serve")), "run", str(args.config)],
+        runner + (["--dashboard"] if args.dashboard else []),
         cwd=ROOT, env={**os.environ, **env},
         # With --dashboard the output passes through us, to spot the dashboard's address.
         stdout=subprocess.PIPE if args.dashboard else None,
@@ -115,12 +118,12 @@ def _serve_run(args: argparse.Namespace, settings: Settings, env: dict[str, str]
 
     if args.dashboard:
         if child.stdout is None:  # piped above whenever --dashboard is given
-            raise RuntimeError("serve run's output is not piped to follow the dashboard")
+            raise RuntimeError("the runner's output is not piped to follow the dashboard")
         dashboard.follow(child.stdout, sys.stdout.buffer, dashboard.announce)
 
     def forward(signum: int, frame: object) -> None:
         if child.poll() is None:
-            child.send_signal(signal.SIGINT)  # serve run's own clean shutdown
+            child.send_signal(signal.SIGINT)  # the runner's own clean shutdown
 
     signal.signal(signal.SIGINT, forward)
     signal.signal(signal.SIGTERM, forward)
