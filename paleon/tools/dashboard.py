@@ -13,7 +13,7 @@ _URL = re.compile(r"dashboard at (https?://[\w.\-:\[\]]+)")
 HOW_TO_WATCH = (
     "Ray dashboard: {url} (loopback only). Ray asks for its token: `ray get-auth-token`.\n"
     "  Serve tab → application `paleon` → a deployment: its replicas, as they scale\n"
-    "  (Ingress and Retriever autoscale, serve_config.yaml); Metrics tab: Ray Serve's and\n"
+    "  (their states; on KubeRay Ingress and Retriever autoscale); Metrics tab: Ray Serve's and\n"
     "  Paleon's metrics (paleon_jobs_submitted, paleon_retrieval_latency_ms, ...)."
 )
 
