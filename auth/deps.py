@@ -47,9 +47,10 @@ async def _check(request: Request, services: AuthServices) -> Principal:
     remembered = services.principals.get(secret)
     if remembered is not None:
         return remembered
+    checked_at = services.principals.generation
     if method == "api_key":
         principal = Principal(await _user_for_key(services, secret), method)
-        services.principals.put(secret, principal.user.id, principal)
+        services.principals.put(secret, principal.user.id, principal, checked_at=checked_at)
         return principal
     access = tokens.decode(secret, services.settings.jwt_secret.get_secret_value())
     if await services.sessions.access_revoked(access.jti):
@@ -58,7 +59,8 @@ async def _check(request: Request, services: AuthServices) -> Principal:
     if user is None:
         raise InvalidCredentials("Invalid access token.")
     principal = Principal(user, method, access)
-    services.principals.put(secret, user.id, principal, not_after=access.expires_at)
+    services.principals.put(secret, user.id, principal, checked_at=checked_at,
+                            not_after=access.expires_at)
     return principal
 
 

@@ -19,6 +19,9 @@ class PrincipalCache(Generic[T]):
         self.ttl_s = ttl_s
         self.max_entries = max_entries
         self._entries: OrderedDict[str, tuple[float, str, T]] = OrderedDict()
+        # Bumped by every forget: a check that began before a logout or revocation must not
+        # store what it found (put compares the generation it started with).
+        self.generation = 0
 
     def get(self, credential: str) -> T | None:
         entry = self._entries.get(credential)
@@ -30,10 +33,11 @@ class PrincipalCache(Generic[T]):
             return None
         return principal
 
-    def put(self, credential: str, user_id: str, principal: T,
+    def put(self, credential: str, user_id: str, principal: T, *, checked_at: int,
             not_after: float | None = None) -> None:
-        """Remember for ttl_s, and never past `not_after` (Unix seconds: a token's expiry)."""
-        if self.ttl_s <= 0:
+        """Remember for ttl_s, and never past `not_after` (Unix seconds: a token's expiry);
+        not at all when anything was forgotten since `checked_at` (a generation)."""
+        if self.ttl_s <= 0 or checked_at != self.generation:
             return
         lifetime = self.ttl_s if not_after is None else min(self.ttl_s, not_after - time.time())
         if lifetime <= 0:
@@ -44,9 +48,11 @@ class PrincipalCache(Generic[T]):
             self._entries.popitem(last=False)
 
     def forget(self, credential: str) -> None:
+        self.generation += 1
         self._entries.pop(credential, None)
 
     def forget_user(self, user_id: str) -> None:
         """Every credential of one user: their key was revoked or they logged out."""
+        self.generation += 1
         for credential in [c for c, (_, owner, _) in self._entries.items() if owner == user_id]:
             del self._entries[credential]

@@ -3,6 +3,7 @@
 from configs.calibration import Calibration
 from configs.groups import (
     JobSettings,
+    JobTaskSettings,
     LoginSettings,
     OpenAISettings,
     SupabaseSettings,
@@ -11,5 +12,5 @@ from configs.groups import (
 )
 from configs.settings import Settings
 
-__all__ = ["Calibration", "JobSettings", "LoginSettings", "OpenAISettings", "Settings",
-           "SupabaseSettings", "TierLimits", "UploadSettings"]
+__all__ = ["Calibration", "JobSettings", "JobTaskSettings", "LoginSettings", "OpenAISettings",
+           "Settings", "SupabaseSettings", "TierLimits", "UploadSettings"]

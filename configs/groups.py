@@ -2,6 +2,8 @@
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from configs.calibration import Calibration
+
 
 class _Group(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -79,3 +81,14 @@ class OpenAISettings(_Group):
     timeout_s: float = Field(default=30.0, gt=0)
     max_retries: int = Field(default=2, ge=0, le=10)  # on 429, 5xx and timeouts
     image_side: int = Field(default=768, ge=64, le=2048)  # photos are downscaled to it
+
+
+class JobTaskSettings(_Group):
+    """The settings a job task runs with (Settings.job_task()): no signing secrets travel
+    with a task; the OpenAI key does, since the task calls the vision model."""
+
+    redis_url: str
+    jobs: JobSettings
+    top_k: int
+    calibration: Calibration
+    openai: OpenAISettings

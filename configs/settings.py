@@ -11,6 +11,7 @@ from configs.calibration import Calibration
 from configs.flat_names import FlatEnvironment, nest
 from configs.groups import (
     JobSettings,
+    JobTaskSettings,
     LoginSettings,
     OpenAISettings,
     SupabaseSettings,
@@ -67,11 +68,15 @@ class Settings(BaseSettings):
         return (init_settings, env_settings, FlatEnvironment(settings_cls), dotenv_settings,
                 file_secret_settings)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _flat_arguments(cls, values: Any) -> Any:
-        # serve_config.yaml's `settings:` overrides may use the flat names too.
-        return nest(values) if isinstance(values, dict) else values
+    def __init__(self, **values: Any) -> None:
+        # Arguments (serve_config.yaml's `settings:` overrides) may use the flat names too;
+        # nested before the sources merge, so an argument still beats the environment.
+        super().__init__(**nest(values))
+
+    def job_task(self) -> "JobTaskSettings":
+        """What a job task needs, and nothing more: it travels with every task."""
+        return JobTaskSettings(redis_url=self.redis_url, jobs=self.jobs, top_k=self.top_k,
+                               calibration=self.calibration, openai=self.openai)
 
     @property
     def milvus_token_value(self) -> str:

@@ -31,7 +31,7 @@ class Ingress:
         app_name = serve.get_replica_context().app_name
         key = hashlib.sha256(json.dumps([app_name, settings], sort_keys=True, default=str)
                              .encode()).hexdigest()
-        wiring = tasks.JobWiring(key=key, settings=config,
+        wiring = tasks.JobWiring(key=key, settings=config.job_task(),
                                  classifier=classifier, retriever=retriever)
         self.services = Services.build(config, RetrieverHandle(retriever),
                                        tasks.launcher(wiring))
@@ -47,6 +47,7 @@ class Ingress:
         """Serve's graceful shutdown (downscale, redeploy): no job may go with this replica."""
         if hasattr(self, "services"):  # else __init__ failed and nothing was started
             await self.services.reaper.stop()
+            await self.services.aclose()
 
     def check_health(self) -> None:
         # Only what a restart can fix: a Redis or Milvus outage is reported by /health

@@ -25,8 +25,14 @@ log = logging.getLogger("paleon.jobs")
 
 
 async def _read_photos(files: list[UploadFile], limits: UploadSettings,
-                       decoder: Executor) -> list[bytes]:
+                       decoder: Executor, slots: asyncio.Semaphore) -> list[bytes]:
     uploads.check_count(len(files), limits)
+    async with slots:  # bounds the raw photos held in memory, not just the decoding
+        return await _decode(files, limits, decoder)
+
+
+async def _decode(files: list[UploadFile], limits: UploadSettings,
+                  decoder: Executor) -> list[bytes]:
     raw = []
     for index, upload in enumerate(files):
         name = upload.filename or f"image_files[{index}]"
@@ -52,7 +58,8 @@ async def classify_async(
     if before.remaining == 0:
         raise _over_quota(before, user.tier)
     try:
-        photos = await _read_photos(image_files, state.settings.uploads, state.decoder)
+        photos = await _read_photos(image_files, state.settings.uploads, state.decoder,
+                                     state.decode_slots)
     except PaleonError as exc:
         raise exc.with_headers(before.headers()) from None
     accepted, quota = await state.quota.take(user.id, user.tier)

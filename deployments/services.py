@@ -34,8 +34,10 @@ class Services:
     reaper: Reaper  # launches jobs and keeps track of them
     retrieval: Retrieval
     # Photo decoding (jobs/uploads.normalise) has threads of its own, so it never queues
-    # behind bcrypt or the user store in the default pool, and its memory stays bounded.
+    # behind bcrypt or the user store in the default pool; the slots bound how many
+    # uploads' photos are read into memory at once (the rest wait on disk, spooled).
     decoder: ThreadPoolExecutor
+    decode_slots: asyncio.Semaphore
 
     @classmethod
     def build(cls, settings: Settings, retrieval: Retrieval, launcher: Launcher) -> "Services":
@@ -52,7 +54,13 @@ class Services:
             retrieval=retrieval,
             decoder=ThreadPoolExecutor(settings.uploads.decode_threads,
                                        thread_name_prefix="paleon-decode"),
+            decode_slots=asyncio.Semaphore(2 * settings.uploads.decode_threads),
         )
+
+    async def aclose(self) -> None:
+        """After the reaper has stopped: the clients and threads this replica opened."""
+        self.decoder.shutdown(wait=False, cancel_futures=True)
+        await self.redis.aclose()
 
     async def health(self) -> dict[str, str]:
         """"ok" or what is wrong, for each service a request needs."""

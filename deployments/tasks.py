@@ -6,6 +6,7 @@ replica gone) leaves the job past its deadline, and an ingress replica's reaper 
 
 import asyncio
 import concurrent.futures
+import logging
 import os
 import threading
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ import ray
 from ray.serve.handle import DeploymentHandle
 from redis.asyncio import Redis
 
-from configs import Settings
+from configs import JobTaskSettings
 from deployments.handles import ClassifierHandle, RetrieverHandle
 from deployments.metrics import JobAttemptMetrics
 from jobs.reaper import Launcher
@@ -25,6 +26,8 @@ from jobs.store import JobStore
 from paleon import logs
 from rag.knowledge import load_knowledge
 
+log = logging.getLogger("paleon.jobs")
+
 
 @dataclass(frozen=True)
 class JobWiring:
@@ -32,7 +35,7 @@ class JobWiring:
     wiring in a worker's cache: a worker builds one runner per wiring, not one per job."""
 
     key: str
-    settings: Settings
+    settings: JobTaskSettings
     classifier: DeploymentHandle
     retriever: DeploymentHandle
 
@@ -97,9 +100,14 @@ async def warm(wiring: JobWiring, count: int, timeout_s: float = 60.0) -> int:
         return 0
     task = warm_up.options(num_cpus=wiring.settings.jobs.task_cpus)
     refs = [task.remote(wiring, 1.0) for _ in range(count)]
-    done, _ = await asyncio.wait([asyncio.wrap_future(ref.future()) for ref in refs],
-                                 timeout=timeout_s)
-    return len({future.result() for future in done if future.exception() is None})
+    futures = [asyncio.wrap_future(ref.future()) for ref in refs]
+    done, pending = await asyncio.wait(futures, timeout=timeout_s)
+    for late in pending:  # still starting: they become ordinary idle workers
+        late.add_done_callback(lambda f: f.cancelled() or f.exception())
+    failed = [f.exception() for f in done if f.exception() is not None]
+    if failed:
+        log.error("%d of %d warm-up task(s) failed: %r", len(failed), count, failed[0])
+    return len({f.result() for f in done if f.exception() is None})
 
 
 def launcher(wiring: JobWiring) -> Launcher:

@@ -13,7 +13,7 @@ from typing import Protocol
 
 import numpy as np
 
-from configs import Settings
+from configs import JobTaskSettings
 from jobs.store import JobStore
 from paleon import logs
 from rag import pipeline
@@ -48,7 +48,7 @@ class _NoMetrics:
         pass
 
 
-def vision_model(settings: Settings) -> VisionModel | None:
+def vision_model(settings: JobTaskSettings) -> VisionModel | None:
     openai = settings.openai
     if openai.api_key is None:
         return None
@@ -58,7 +58,8 @@ def vision_model(settings: Settings) -> VisionModel | None:
 
 class JobRunner:
     def __init__(self, store: JobStore, classifier: Classifier, retrieval: Retrieval,
-                 settings: Settings, kb: KnowledgeBase, metrics: AttemptMetrics | None = None):
+                 settings: JobTaskSettings, kb: KnowledgeBase,
+                 metrics: AttemptMetrics | None = None):
         self.store = store
         self.classifier = classifier
         self.retrieval = retrieval

@@ -130,8 +130,8 @@ def api(settings):
         return asyncio.ensure_future(runners[0].run(job_id, attempt))
 
     services = Services.build(config, retrieval, launch)
-    runners.append(JobRunner(services.jobs, StandInClassifier(), retrieval, config,
-                             load_knowledge()))
+    runners.append(JobRunner(services.jobs, StandInClassifier(), retrieval,
+                             config.job_task(), load_knowledge()))
     with TestClient(build_api(services), base_url="http://paleon.test") as http:
         yield http
 

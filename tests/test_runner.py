@@ -35,8 +35,8 @@ def runner_for(unit_redis_url, retrieval, classifier=None, **jobs):
     redis = Redis.from_url(unit_redis_url)
     store = JobStore(redis, settings.jobs)
     metrics = Recorded()
-    runner = JobRunner(store, classifier or StandInClassifier(), retrieval, settings,
-                       load_knowledge(), metrics)
+    runner = JobRunner(store, classifier or StandInClassifier(), retrieval,
+                       settings.job_task(), load_knowledge(), metrics)
     return redis, store, runner, metrics
 
 

@@ -34,3 +34,17 @@ def test_bad_values_and_unknown_group_fields_are_refused():
         Settings(max_files=0)
     with pytest.raises(ValidationError, match="max_filez"):
         Settings(uploads={"max_filez": 3})
+
+
+def test_an_argument_beats_the_environment_in_either_form(monkeypatch):
+    monkeypatch.setenv("MAX_FILES", "7")
+    monkeypatch.setenv("UPLOADS__MAX_FILE_BYTES", "2048")
+    settings = Settings(max_files=3, max_file_bytes=4096)
+    assert (settings.uploads.max_files, settings.uploads.max_file_bytes) == (3, 4096)
+
+
+def test_a_job_task_carries_no_signing_secrets():
+    settings = Settings(jwt_secret="j" * 40, api_key_pepper="p" * 40, openai_api_key="sk-x" * 4)
+    task = settings.job_task()
+    assert "j" * 40 not in task.model_dump_json() and not hasattr(task, "jwt_secret")
+    assert task.openai.api_key is not None  # the task calls the vision model itself

@@ -33,9 +33,17 @@ def main(argv: list[str] | None = None) -> int:
     config = ServeDeploySchema.model_validate(yaml.safe_load(args.config.read_text()))
 
     stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
+
+    def on_signal(signum: int, frame: object) -> None:
+        # The first asks for a clean stop; a second one stops at once, as `serve run` does.
+        for again in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(again, signal.SIG_DFL)
+        stop.set()
+
     ray.init(namespace=SERVE_NAMESPACE, include_dashboard=args.dashboard)
+    # After ray.init, which installs a SIGTERM handler of its own.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, on_signal)
     try:
         client = serve_api.serve_start(
             http_options=config.http_options.model_dump(),
