@@ -87,12 +87,15 @@ def by_kind(before: dict, after: dict, jobs: int) -> dict[str, dict[str, float]]
                    "rss_mb": rss[name] / 2**20, "processes": count[name]} for name in cpu}
 
 
-def loadgen(url: str, args: argparse.Namespace, photos: str, register: bool) -> dict:
-    command = [sys.executable, str(KIT / "loadgen.py"), url, "--clients", str(args.clients),
+def loadgen(url: str, args: argparse.Namespace, photos: str, register: bool,
+            clients: int | None = None, warmup: float | None = None) -> dict:
+    clients = args.clients if clients is None else clients
+    warmup = args.warmup if warmup is None else warmup
+    command = [sys.executable, str(KIT / "loadgen.py"), url, "--clients", str(clients),
                "--seconds", str(args.seconds), "--poll", str(args.poll), "--warmup",
-               str(args.warmup), "--photos", photos, "--json"]
+               str(warmup), "--photos", photos, "--json"]
     done = subprocess.run(command + (["--register"] if register else []), capture_output=True,
-                          text=True, check=False, timeout=args.seconds + args.warmup + 300)
+                          text=True, check=False, timeout=args.seconds + warmup + 300)
     if done.returncode != 0:
         raise RuntimeError(f"loadgen failed: {done.stderr[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -195,6 +198,10 @@ def paleon(args: argparse.Namespace, photos: str, work: Path, gallery: Path) -> 
     try:
         if not _healthy(base, 300):
             raise RuntimeError(f"paleon serve did not become healthy; see {folder}/serve.log")
+        # The cold start: a 16-client burst the moment /health first answers 200, against
+        # the same burst once warm (after the main run).
+        cold = loadgen(base, args, photos, register=True, clients=16, warmup=0) \
+            if args.cold_start else None
         subprocess.run([str(BIN / "paleon"), "ingest", str(gallery)], env=env, check=True,
                        capture_output=True)
         listening = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True,
@@ -226,8 +233,13 @@ def paleon(args: argparse.Namespace, photos: str, work: Path, gallery: Path) -> 
         probe.join()
         time.sleep(10)  # idle after the load: what stays resident
         idle = snapshot(root)
+        warm = loadgen(base, args, photos, register=True, clients=16, warmup=0) \
+            if args.cold_start else None
         jobs = max(round(load["images_per_s"] * args.seconds), 1)
-        return {**load, "poll_p50_ms": 1000 * percentile(probe.latencies, 50),
+        cold_start = None if cold is None or warm is None else {
+            "cold_images_per_s": cold["images_per_s"], "warm_images_per_s": warm["images_per_s"]}
+        return {**load, "cold_start": cold_start, "seconds": args.seconds,
+                "poll_p50_ms": 1000 * percentile(probe.latencies, 50),
                 "poll_p99_ms": 1000 * percentile(probe.latencies, 99),
                 "processes": by_kind(result["before"], result["after"], jobs),
                 "idle_rss_mb": sum(rss for _, _, rss in idle.values()) / 2**20,
@@ -264,6 +276,11 @@ def report(photos: str, raw: float, peer_run: dict, paleon_run: dict) -> None:
           f"{paleon_run['submit_p50_ms']:.0f} ms, p99 {paleon_run['submit_p99_ms']:.0f} ms, "
           f"poll p50 {paleon_run['poll_p50_ms']:.1f} ms, p99 {paleon_run['poll_p99_ms']:.1f} ms,"
           f" errors {paleon_run['errors'] or 'none'}")
+    if paleon_run.get("cold_start"):
+        cold = paleon_run["cold_start"]
+        print(f"cold start, 16 clients: {cold['cold_images_per_s']:.1f} images/s in the first "
+              f"{paleon_run['seconds']:.0f} s after healthy, {cold['warm_images_per_s']:.1f} "
+              f"warm = {cold['cold_images_per_s'] / max(cold['warm_images_per_s'], 1e-9):.2f}")
     print(f"paleon RSS: {paleon_run['load_rss_mb']:.0f} MB under load, "
           f"{paleon_run['idle_rss_mb']:.0f} MB idle after it")
     print("| process | CPU ms per job | RSS MB | processes |\n|---|---|---|---|")
@@ -290,6 +307,8 @@ def main() -> None:
     parser.add_argument("--paleon-env", nargs="*", default=[], metavar="NAME=VALUE",
                         help="extra environment for paleon serve (e.g. a Serve flag to try)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
+    parser.add_argument("--cold-start", action="store_true",
+                        help="also a 16-client burst right after healthy, and once warm")
     args = parser.parse_args()
     if not KIT.is_dir():
         sys.exit(f"the measuring kit is not at {KIT}")
