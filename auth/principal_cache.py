@@ -19,7 +19,7 @@ class PrincipalCache(Generic[T]):
         self.ttl_s = ttl_s
         self.max_entries = max_entries
         self._entries: OrderedDict[str, tuple[float, str, T]] = OrderedDict()
-        # Bumped by every forget: a check that began before a logout or revocation must not
+        # Bumped by forget_user: a check that began before a logout or revocation must not
         # store what it found (put compares the generation it started with).
         self.generation = 0
 
@@ -46,10 +46,6 @@ class PrincipalCache(Generic[T]):
         self._entries.move_to_end(credential)
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
-
-    def forget(self, credential: str) -> None:
-        self.generation += 1
-        self._entries.pop(credential, None)
 
     def forget_user(self, user_id: str) -> None:
         """Every credential of one user: their key was revoked or they logged out."""

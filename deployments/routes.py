@@ -27,22 +27,17 @@ log = logging.getLogger("paleon.jobs")
 async def _read_photos(files: list[UploadFile], limits: UploadSettings,
                        decoder: Executor, slots: asyncio.Semaphore) -> list[bytes]:
     uploads.check_count(len(files), limits)
-    async with slots:  # bounds the raw photos held in memory, not just the decoding
-        return await _decode(files, limits, decoder)
-
-
-async def _decode(files: list[UploadFile], limits: UploadSettings,
-                  decoder: Executor) -> list[bytes]:
-    raw = []
-    for index, upload in enumerate(files):
-        name = upload.filename or f"image_files[{index}]"
-        kind = uploads.check_declared(name, upload.content_type, upload.size, limits)
-        raw.append((name, kind, await upload.read(limits.max_file_bytes + 1)))
     loop = asyncio.get_running_loop()
-    # The photos of one job decode side by side, each on the bounded decode executor.
-    return list(await asyncio.gather(*(
-        loop.run_in_executor(decoder, uploads.normalise, name, kind, data, limits)
-        for name, kind, data in raw)))
+    async with slots:  # bounds the raw photos held in memory, not just the decoding
+        raw = []
+        for index, upload in enumerate(files):
+            name = upload.filename or f"image_files[{index}]"
+            kind = uploads.check_declared(name, upload.content_type, upload.size, limits)
+            raw.append((name, kind, await upload.read(limits.max_file_bytes + 1)))
+        # The photos of one job decode side by side, each on the bounded decode executor.
+        return list(await asyncio.gather(*(
+            loop.run_in_executor(decoder, uploads.normalise, name, kind, data, limits)
+            for name, kind, data in raw)))
 
 
 @router.post("/classify-async/", response_model=ClassifyAccepted)

@@ -1,6 +1,5 @@
 """Response bodies of the job routes (the integration guide's field names)."""
 
-import json
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -40,32 +39,17 @@ class JobResponse(BaseModel):
     processing_time: float | None = None  # seconds from start of work to the result
     request_id: str | None = None
 
-    @classmethod
-    def from_record(cls, job: JobRecord) -> "JobResponse":
-        def moment(seconds: float | None) -> datetime | None:
-            return None if seconds is None else datetime.fromtimestamp(seconds, UTC)
-
-        return cls(
-            job_id=job.job_id, status=job.status, error=job.error,
-            result=IdentificationResult.model_validate(json.loads(job.result))
-            if job.result else None,
-            image_count=job.image_count, attempt=job.attempt,
-            created_at=datetime.fromtimestamp(job.created_at, UTC),
-            updated_at=datetime.fromtimestamp(job.updated_at, UTC),
-            started_at=moment(job.started_at), completed_at=moment(job.completed_at),
-            processing_time=job.processing_time, request_id=job.request_id)
-
 
 def _moment(seconds: float | None) -> str | None:
-    # As pydantic writes a UTC datetime, so both paths give the same text.
+    # As pydantic writes a UTC datetime, so the text matches JobResponse's schema.
     if seconds is None:
         return None
     return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
 
 
 def job_body(job: JobRecord) -> dict[str, Any]:
-    """JobResponse's JSON for orjson, with the stored result passed through as it is: a poll
-    neither parses nor re-validates the identification (JobResponse is its schema)."""
+    """A job as JobResponse describes it, for orjson, with the stored result passed through
+    as it is: a poll neither parses nor re-validates the identification."""
     return {
         "job_id": job.job_id, "status": job.status,
         "result": orjson.Fragment(job.result) if job.result else None,

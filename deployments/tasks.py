@@ -9,6 +9,7 @@ import concurrent.futures
 import logging
 import os
 import threading
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import cache
 from typing import cast
@@ -68,28 +69,26 @@ def _worker() -> _Worker:
     return _Worker(loop)
 
 
-@ray.remote(num_cpus=0, max_retries=0)
-def run_job(job_id: str, attempt: int, wiring: JobWiring) -> None:
+def _on_worker_loop(wiring: JobWiring, work: Callable[[JobRunner], Awaitable[None]]) -> None:
+    """Block the task's thread on the worker's loop: one task at a time per worker."""
     worker = _worker()
 
     async def run() -> None:
-        await worker.runner(wiring).run(job_id, attempt)
+        await work(worker.runner(wiring))
 
-    # Block this task's thread on the worker's loop: one job at a time per worker.
     asyncio.run_coroutine_threadsafe(run(), worker.loop).result()
+
+
+@ray.remote(num_cpus=0, max_retries=0)
+def run_job(job_id: str, attempt: int, wiring: JobWiring) -> None:
+    _on_worker_loop(wiring, lambda runner: runner.run(job_id, attempt))
 
 
 @ray.remote(num_cpus=0, max_retries=0)
 def warm_up(wiring: JobWiring, hold_s: float) -> int:
     """Start a worker and its runner (imports, Redis client), then hold it a moment so that
     the warm-up tasks land on workers of their own."""
-    worker = _worker()
-
-    async def build() -> None:
-        worker.runner(wiring)
-        await asyncio.sleep(hold_s)
-
-    asyncio.run_coroutine_threadsafe(build(), worker.loop).result()
+    _on_worker_loop(wiring, lambda runner: asyncio.sleep(hold_s))
     return os.getpid()
 
 

@@ -56,8 +56,9 @@ def test_an_attempt_identifies_and_stores_the_result(unit_redis_url):
     done, images, events, embedded = asyncio.run(scenario())
     assert done.status == "completed" and done.processing_time > 0
     # A poll passes the stored result through; it reads as the validated response would.
-    assert orjson.loads(orjson.dumps(job_body(done))) == json.loads(
-        JobResponse.from_record(done).model_dump_json())
+    body = orjson.dumps(job_body(done))
+    assert orjson.loads(body) == json.loads(JobResponse.model_validate_json(body)
+                                            .model_dump_json())
     result = json.loads(done.result)
     assert result["identification"]["taxon_id"] == "ammonoids"
     assert len(result["per_image"]) == 2 and embedded == 2
