@@ -129,6 +129,13 @@ def test_logs_are_json_with_ids_and_without_secrets(client, user, session_logs):
             assert not re.search(r"/9j/4AAQ|\\xff\\xd8\\xff", text), f"photo bytes in {path.name}"
 
 
+def test_the_ingress_warmed_task_workers_before_it_was_ready(serve_app, session_logs):
+    warmed = [int(match) for path in session_logs.rglob("*.log") if path.is_file()
+              for match in re.findall(r"(\d+) job task worker\(s\) warm",
+                                      path.read_text(errors="replace"))]
+    assert warmed and max(warmed) >= 1
+
+
 def test_serve_build_describes_the_same_deployments(tmp_path):
     import subprocess
     import sys

@@ -75,6 +75,10 @@ def test_paleon_serve_runs_the_embedded_default(tmp_path, flags):
                     break
                 time.sleep(0.5)
             assert job["status"] == "completed" and job["result"]["warnings"]
+            # paleon serve wrote the knowledge base into Milvus before deploying.
+            found = http.get("/knowledge/search", headers=headers,
+                             params={"q": "coiled shell with suture lines"}).json()
+            assert found and found[0]["entry"]["description"]
         if "--dashboard" in flags:
             output = (tmp_path / "serve.log").read_text()
             url = re.search(r"Ray dashboard: (http://127\.0\.0\.1:\d+)", output).group(1)
@@ -87,6 +91,8 @@ def test_paleon_serve_runs_the_embedded_default(tmp_path, flags):
                              headers={"Authorization": f"Bearer {token}"}).json()
             ingress = apps["applications"]["paleon"]["deployments"]["Ingress"]
             assert ingress["status"] == "HEALTHY" and ingress["replicas"]
+        else:  # Ray starts without its dashboard unless asked for
+            assert "View the dashboard at" not in (tmp_path / "serve.log").read_text()
     finally:
         server.send_signal(signal.SIGINT)  # Ctrl-C
         server.wait(timeout=120)

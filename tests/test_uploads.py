@@ -82,3 +82,13 @@ def test_file_count(count):
     with pytest.raises(InvalidRequest):
         check_count(count, LIMITS)
     check_count(5, LIMITS)
+
+
+def test_a_large_jpeg_decodes_at_the_dct_scale_nearest_the_stored_size():
+    limits = UploadSettings(long_side=1024)
+    big = encode(Image.new("RGB", (4000, 3000), "gray"), "JPEG")
+    with Image.open(io.BytesIO(normalise("phone.jpg", "image/jpeg", big, limits))) as image:
+        assert image.size == (1000, 750)  # decoded at 1/4: no full decode, no resize
+    png = encode(Image.new("RGB", (4000, 3000), "gray"), "PNG")  # no DCT scales: resized
+    with Image.open(io.BytesIO(normalise("scan.png", "image/png", png, limits))) as image:
+        assert image.size == (1024, 768)
