@@ -91,6 +91,10 @@ def test_paleon_serve_runs_the_embedded_default(tmp_path, flags):
                              headers={"Authorization": f"Bearer {token}"}).json()
             ingress = apps["applications"]["paleon"]["deployments"]["Ingress"]
             assert ingress["status"] == "HEALTHY" and ingress["replicas"]
+            # The default's HTTP front: HAProxy on the public port, the replica behind it.
+            front = (tmp_path / "data" / "front" / "haproxy.cfg").read_text()
+            assert f"bind 127.0.0.1:{http_port}" in front
+            assert f"HTTP on 127.0.0.1:{http_port} (HAProxy" in output
         else:  # Ray starts without its dashboard unless asked for
             assert "View the dashboard at" not in (tmp_path / "serve.log").read_text()
     finally:

@@ -14,10 +14,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import yaml
 from tqdm import tqdm
 
 from configs import Settings
-from paleon.tools import dashboard, sidecars
+from paleon.tools import dashboard, front, sidecars
 
 ROOT = Path(__file__).resolve().parents[2]
 # Ray Serve's high-throughput mode: HAProxy in place of the Python HTTP proxy, replicas
@@ -99,24 +100,42 @@ def _serve_run(args: argparse.Namespace, settings: Settings, env: dict[str, str]
     soft_limit = "RAY_num_workers_soft_limit"  # Ray's own spelling of the name
     if soft_limit not in os.environ:
         env[soft_limit] = "5"
-    if args.high_throughput:
-        env.update(HIGH_THROUGHPUT_ENV)
     # Like `serve run`: starts local Ray, deploys the config and blocks until interrupted;
     # Ray's dashboard only with --dashboard (paleon/tools/serve_runner.py says why).
     runner = [sys.executable, "-m", "paleon.tools.serve_runner", str(args.config)]
+    haproxy = None
+    if args.high_throughput:
+        env.update(HIGH_THROUGHPUT_ENV)
+    elif not args.serve_proxy:
+        http = yaml.safe_load(args.config.read_text()).get("http_options", {})
+        plan = front.plan(http.get("host", "127.0.0.1"), int(http.get("port", 8000)))
+        env.update({name: value for name, value in plan.serve_env().items()
+                    if name not in os.environ})
+        runner += ["--proxy-port", str(plan.proxy_port)]
+        haproxy = front.start(plan, settings.data_dir / "front")
+        print(f"HTTP on {plan.host}:{plan.port} (HAProxy; Ingress replicas on "
+              f"127.0.0.1:{plan.direct_ports.start}-{plan.direct_ports.stop - 1})", flush=True)
+    try:
+        return _run_runner(runner, args.dashboard, env)
+    finally:
+        sidecars.stop(haproxy)
+
+
+def _run_runner(runner: list[str], dashboard_wanted: bool, env: dict[str, str]) -> int:
+    """The serve runner as a child, until it exits; SIGINT/SIGTERM are passed on once."""
     child = subprocess.Popen(
-        runner + (["--dashboard"] if args.dashboard else []),
+        runner + (["--dashboard"] if dashboard_wanted else []),
         cwd=ROOT, env={**os.environ, **env},
         # With --dashboard the output passes through us, to spot the dashboard's address.
-        stdout=subprocess.PIPE if args.dashboard else None,
-        stderr=subprocess.STDOUT if args.dashboard else None,
+        stdout=subprocess.PIPE if dashboard_wanted else None,
+        stderr=subprocess.STDOUT if dashboard_wanted else None,
         # Own process group: a terminal's Ctrl-C reaches only us, and we forward it once.
         # SIGINT back to default: a shell's `cmd &` leaves it ignored, and that is inherited.
         process_group=0,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # noqa: PLW1509
     )
 
-    if args.dashboard:
+    if dashboard_wanted:
         if child.stdout is None:  # piped above whenever --dashboard is given
             raise RuntimeError("the runner's output is not piped to follow the dashboard")
         dashboard.follow(child.stdout, sys.stdout.buffer, dashboard.announce)
@@ -291,6 +310,9 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--dashboard", action="store_true",
                        help="open the Ray dashboard (loopback) once Ray is up, and say where "
                             "to watch replicas scale")
+    serve.add_argument("--serve-proxy", action="store_true",
+                       help="Serve's Python proxy on the public port, as `serve run` does, "
+                            "instead of the HAProxy front (paleon/tools/front.py)")
     serve.set_defaults(func=cmd_serve)
 
     ingest = commands.add_parser("ingest", help="add DIR/<label>/*.jpg|png to the specimens")

@@ -6,7 +6,10 @@ need. This runs the same deploy as `serve run` (the config file's proxy, HTTP op
 applications, through Serve's own client) on a Ray started with `include_dashboard` set by
 `--dashboard`, and blocks until SIGINT or SIGTERM, then shuts Serve and Ray down.
 
-    python -m paleon.tools.serve_runner serve_config.yaml [--dashboard]
+    python -m paleon.tools.serve_runner serve_config.yaml [--dashboard] [--proxy-port N]
+
+`--proxy-port` moves Serve's proxy off the config's port, for `paleon serve`'s HTTP front
+(paleon/tools/front.py), which takes the config's address itself.
 """
 
 import argparse
@@ -29,8 +32,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m paleon.tools.serve_runner")
     parser.add_argument("config", type=Path)
     parser.add_argument("--dashboard", action="store_true", help="start Ray's dashboard too")
+    parser.add_argument("--proxy-port", type=int, help="Serve's proxy on this loopback port")
     args = parser.parse_args(argv)
     config = ServeDeploySchema.model_validate(yaml.safe_load(args.config.read_text()))
+    if args.proxy_port is not None:
+        config.http_options.host = "127.0.0.1"
+        config.http_options.port = args.proxy_port
 
     stop = threading.Event()
 

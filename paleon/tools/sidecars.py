@@ -28,8 +28,8 @@ def answers(host: str, port: int, timeout: float = 0.5) -> bool:
         return False
 
 
-def _wait(process: subprocess.Popen, host: str, port: int, name: str, timeout: float,
-          log: Path) -> None:
+def wait_until_answering(process: subprocess.Popen, host: str, port: int, name: str,
+                         timeout: float, log: Path) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -55,7 +55,7 @@ def start_redis(data_dir: Path, port: int, persistent: bool = True) -> subproces
             "--logfile", str(log.resolve()), "--save", ""]
     args += ["--appendonly", "yes"] if persistent else ["--appendonly", "no"]
     process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _wait(process, "127.0.0.1", port, "redis-server", 20, log)
+    wait_until_answering(process, "127.0.0.1", port, "redis-server", 20, log)
     return process
 
 
@@ -71,7 +71,7 @@ def start_milvus(data_dir: Path, port: int) -> subprocess.Popen:
              "--host", "127.0.0.1", "--port", str(port)],
             stdout=out, stderr=subprocess.STDOUT,
         )
-    _wait(process, "127.0.0.1", port, "milvus-lite server", 60, log)
+    wait_until_answering(process, "127.0.0.1", port, "milvus-lite server", 60, log)
     return process
 
 
