@@ -15,7 +15,7 @@ FLAT_NAMES: dict[str, tuple[str, str]] = {
     "max_file_bytes": ("uploads", "max_file_bytes"),
     "max_image_pixels": ("uploads", "max_pixels"),
     "stored_long_side": ("uploads", "long_side"),
-    "decode_threads": ("uploads", "decode_threads"),
+    "concurrent_uploads": ("uploads", "concurrent_uploads"),
     "job_pending_timeout_s": ("jobs", "pending_timeout_s"),
     "job_processing_timeout_s": ("jobs", "processing_timeout_s"),
     "job_max_attempts": ("jobs", "max_attempts"),

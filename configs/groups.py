@@ -27,7 +27,9 @@ class UploadSettings(_Group):
     max_file_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     max_pixels: int = Field(default=40_000_000, ge=10_000)
     long_side: int = Field(default=1024, ge=64)  # of the stored, normalised photo
-    decode_threads: int = Field(default=2, ge=1, le=32)  # photos decoded at once per replica
+    # Submissions an Ingress replica holds in memory at once (photos as uploaded, ≤ 5 ×
+    # max_file_bytes each) while it writes them to Redis; the rest wait their turn.
+    concurrent_uploads: int = Field(default=8, ge=1, le=256)
 
     @property
     def body_bytes(self) -> int:
@@ -89,6 +91,7 @@ class JobTaskSettings(_Group):
 
     redis_url: str
     jobs: JobSettings
+    uploads: UploadSettings  # the job normalises its photos
     top_k: int
     calibration: Calibration
     openai: OpenAISettings

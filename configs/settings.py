@@ -75,7 +75,8 @@ class Settings(BaseSettings):
 
     def job_task(self) -> "JobTaskSettings":
         """What a job task needs, and nothing more: it travels with every task."""
-        return JobTaskSettings(redis_url=self.redis_url, jobs=self.jobs, top_k=self.top_k,
+        return JobTaskSettings(redis_url=self.redis_url, jobs=self.jobs, uploads=self.uploads,
+                               top_k=self.top_k,
                                calibration=self.calibration, openai=self.openai)
 
     @property

@@ -31,8 +31,8 @@ class Ingress:
         app_name = serve.get_replica_context().app_name
         key = hashlib.sha256(json.dumps([app_name, settings], sort_keys=True, default=str)
                              .encode()).hexdigest()
-        wiring = tasks.JobWiring(key=key, settings=config.job_task(),
-                                 classifier=classifier, retriever=retriever)
+        wiring = tasks.share(tasks.JobWiring(key=key, settings=config.job_task(),
+                                             classifier=classifier, retriever=retriever))
         self.services = Services.build(config, RetrieverHandle(retriever),
                                        tasks.launcher(wiring))
         self.services.reaper.start()

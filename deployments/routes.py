@@ -1,8 +1,6 @@
 """Job routes: submit photos, poll a result, list jobs; and the health check."""
 
-import asyncio
 import logging
-from concurrent.futures import Executor
 from typing import Annotated
 
 import orjson
@@ -24,20 +22,19 @@ router = APIRouter(tags=["jobs"])
 log = logging.getLogger("paleon.jobs")
 
 
-async def _read_photos(files: list[UploadFile], limits: UploadSettings,
-                       decoder: Executor, slots: asyncio.Semaphore) -> list[bytes]:
+async def _read_photos(files: list[UploadFile], limits: UploadSettings) -> list[bytes]:
+    """The photos as uploaded, each inspected (type, size, pixels, whole) without decoding:
+    the job normalises them (jobs/uploads.py), so a submission never waits behind others'
+    decoding."""
     uploads.check_count(len(files), limits)
-    loop = asyncio.get_running_loop()
-    async with slots:  # bounds the raw photos held in memory, not just the decoding
-        raw = []
-        for index, upload in enumerate(files):
-            name = upload.filename or f"image_files[{index}]"
-            kind = uploads.check_declared(name, upload.content_type, upload.size, limits)
-            raw.append((name, kind, await upload.read(limits.max_file_bytes + 1)))
-        # The photos of one job decode side by side, each on the bounded decode executor.
-        return list(await asyncio.gather(*(
-            loop.run_in_executor(decoder, uploads.normalise, name, kind, data, limits)
-            for name, kind, data in raw)))
+    photos = []
+    for index, upload in enumerate(files):
+        name = upload.filename or f"image_files[{index}]"
+        uploads.check_declared(name, upload.content_type, upload.size, limits)
+        data = await upload.read(limits.max_file_bytes + 1)
+        uploads.inspect(name, upload.content_type, data, limits)
+        photos.append(data)
+    return photos
 
 
 @router.post("/classify-async/", response_model=ClassifyAccepted)
@@ -52,20 +49,20 @@ async def classify_async(
     before = await state.quota.peek(user.id, user.tier)
     if before.remaining == 0:
         raise _over_quota(before, user.tier)
-    try:
-        photos = await _read_photos(image_files, state.settings.uploads, state.decoder,
-                                     state.decode_slots)
-    except PaleonError as exc:
-        raise exc.with_headers(before.headers()) from None
-    accepted, quota = await state.quota.take(user.id, user.tier)
-    if not accepted:
-        raise _over_quota(quota, user.tier)
     request_id = middleware.request_id()
-    try:
-        job = await state.jobs.create(user.id, photos, request_id)
-    except Exception:
-        await state.quota.refund(user.id, quota)
-        raise
+    async with state.upload_slots:  # bounds the photos held in memory
+        try:
+            photos = await _read_photos(image_files, state.settings.uploads)
+        except PaleonError as exc:
+            raise exc.with_headers(before.headers()) from None
+        accepted, quota = await state.quota.take(user.id, user.tier)
+        if not accepted:
+            raise _over_quota(quota, user.tier)
+        try:
+            job = await state.jobs.create(user.id, photos, request_id)
+        except Exception:
+            await state.quota.refund(user.id, quota)
+            raise
     state.reaper.launch(job.job_id, job.attempt)
     metrics.ingress()["submitted"].inc(tags={"tier": user.tier})
     log.info("job %s submitted with %d photo(s)", job.job_id, len(photos),

@@ -2,7 +2,6 @@
 handed to routes from `app.state.services`."""
 
 import asyncio
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Annotated, Protocol
 
@@ -33,11 +32,9 @@ class Services:
     quota: Quota
     reaper: Reaper  # launches jobs and keeps track of them
     retrieval: Retrieval
-    # Photo decoding (jobs/uploads.normalise) has threads of its own, so it never queues
-    # behind bcrypt or the user store in the default pool; the slots bound how many
-    # uploads' photos are read into memory at once (the rest wait on disk, spooled).
-    decoder: ThreadPoolExecutor
-    decode_slots: asyncio.Semaphore
+    # How many submissions hold their photos in memory at once, from reading them to
+    # storing them (the rest wait on disk, spooled). No photo is decoded here: the job does.
+    upload_slots: asyncio.Semaphore
 
     @classmethod
     def build(cls, settings: Settings, retrieval: Retrieval, launcher: Launcher) -> "Services":
@@ -52,14 +49,11 @@ class Services:
             quota=Quota(redis, settings.tier_limits),
             reaper=Reaper(jobs, launcher, settings.jobs),
             retrieval=retrieval,
-            decoder=ThreadPoolExecutor(settings.uploads.decode_threads,
-                                       thread_name_prefix="paleon-decode"),
-            decode_slots=asyncio.Semaphore(2 * settings.uploads.decode_threads),
+            upload_slots=asyncio.Semaphore(settings.uploads.concurrent_uploads),
         )
 
     async def aclose(self) -> None:
-        """After the reaper has stopped: the clients and threads this replica opened."""
-        self.decoder.shutdown(wait=False, cancel_futures=True)
+        """After the reaper has stopped: the clients this replica opened."""
         await self.redis.aclose()
 
     async def health(self) -> dict[str, str]:

@@ -41,6 +41,33 @@ redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
 return 1
 """
 
+_NORMALISED = """
+if redis.call('HGET', KEYS[1], 'attempt') ~= ARGV[2]
+   or redis.call('HGET', KEYS[1], 'status') ~= 'processing' then
+  return 0
+end
+redis.call('DEL', KEYS[2])
+redis.call('RPUSH', KEYS[2], unpack(ARGV, 4))
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+redis.call('HSET', KEYS[1], 'normalised', 1)
+return 1
+"""
+
+_REFUSE = """
+if redis.call('HGET', KEYS[1], 'attempt') ~= ARGV[2]
+   or redis.call('HGET', KEYS[1], 'status') ~= 'processing' then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'status', 'failed', 'error', ARGV[4], 'completed_at', ARGV[3],
+           'updated_at', ARGV[3])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[4], ARGV[1])
+redis.call('DEL', KEYS[3])
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+redis.call('HINCRBY', KEYS[5], 'failed', 1)
+return 1
+"""
+
 _REAP = """
 local score = redis.call('ZSCORE', KEYS[2], ARGV[1])
 if not score or tonumber(score) > tonumber(ARGV[2]) then return -1 end
@@ -98,6 +125,8 @@ class JobScripts:
         self._finish = redis.register_script(_FINISH)
         self._give_up = redis.register_script(_GIVE_UP)
         self._reap = redis.register_script(_REAP)
+        self._normalised = redis.register_script(_NORMALISED)
+        self._refuse = redis.register_script(_REFUSE)
         self._hand_back = redis.register_script(_HAND_BACK)
 
     async def claim(self, job_id: str, *, attempt: int, now: float, deadline: float,
@@ -122,6 +151,22 @@ class JobScripts:
         k = JobKeys.of(job_id)
         return bool(await self._give_up(keys=[k.job, k.deadlines],
                                         args=[job_id, attempt, now, error]))
+
+    async def normalised(self, job_id: str, *, attempt: int, images: list[bytes],
+                         ttl_s: int) -> bool:
+        """The photos as uploaded, replaced by their normalised copies (processing only)."""
+        k = JobKeys.of(job_id)
+        return bool(await self._normalised(keys=[k.job, k.images],
+                                           args=[job_id, attempt, ttl_s, *images]))
+
+    async def refuse(self, job_id: str, *, attempt: int, now: float, error: str,
+                     ttl_s: int) -> bool:
+        """processing → failed at once, no retry (the photos cannot be used); they are
+        deleted."""
+        k = JobKeys.of(job_id)
+        return bool(await self._refuse(
+            keys=[k.job, k.deadlines, k.images, k.queued, k.totals],
+            args=[job_id, attempt, now, error, ttl_s]))
 
     async def reap(self, job_id: str, *, now: float, max_attempts: int,
                    pending_deadline: float, ttl_s: int) -> int:

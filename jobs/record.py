@@ -24,6 +24,7 @@ class JobRecord(BaseModel):
     last_error: str | None = None  # why the latest attempt ended early
     worker_pid: int | None = None
     handed_back: int = 0  # attempts a replica going away gave back
+    normalised: int = 0  # 1 once a job task replaced the uploaded photos by normalised ones
 
     @classmethod
     def from_redis(cls, raw: dict[bytes, bytes]) -> "JobRecord":

@@ -14,8 +14,10 @@ from typing import Protocol
 import numpy as np
 
 from configs import JobTaskSettings
+from jobs import uploads
 from jobs.store import JobStore
 from paleon import logs
+from paleon.errors import InvalidRequest
 from rag import pipeline
 from rag.knowledge import KnowledgeBase
 from rag.records import Embedding, Hit
@@ -81,7 +83,12 @@ class JobRunner:
         try:
             # Bounded like the claim's deadline: a stuck attempt frees its worker and cancels
             # its queued deployment requests instead of adding load when the reaper retries.
-            result = await asyncio.wait_for(self._identify(job_id, started), limit_s)
+            result = await asyncio.wait_for(self._identify(job_id, attempt, started), limit_s)
+        except InvalidRequest as exc:  # a photo that passed inspection but does not decode
+            log.info("job %s refused: %s", job_id, exc, extra=context)
+            await self.store.refuse(job_id, attempt, str(exc))
+            self.metrics.finished("failed", time.perf_counter() - started)
+            return
         except Exception as exc:
             log.exception("job %s attempt %d failed", job_id, attempt, extra=context)
             # The user sees this: the kind of failure, never remote tracebacks or paths.
@@ -96,10 +103,8 @@ class JobRunner:
             log.info("job %s attempt %d completed in %.2f s", job_id, attempt, seconds,
                      extra=context)
 
-    async def _identify(self, job_id: str, started: float) -> dict:
-        images = await self.store.images(job_id)
-        if not images:
-            raise RuntimeError("the job's photos are no longer stored")
+    async def _identify(self, job_id: str, attempt: int, started: float) -> dict:
+        images = await self._normalised_photos(job_id, attempt)
         encoded = await asyncio.gather(*(self.classifier.embed(image) for image in images))
         hits = await self.retrieval.search([e.vector for e in encoded], self.settings.top_k)
         remaining_s = self.settings.jobs.processing_timeout_s - (time.perf_counter() - started)
@@ -108,3 +113,18 @@ class JobRunner:
             documents=self.retrieval.knowledge_documents, vision=self.vision,
             # What is left of the attempt, less a margin to store the result.
             vision_budget_s=max(0.1, remaining_s - 1.0))
+
+    async def _normalised_photos(self, job_id: str, attempt: int) -> list[bytes]:
+        """The job's photos, normalised by the first attempt that gets them (the Ingress
+        stores them as uploaded, so that accepting a job never waits behind decoding); the
+        normalised copies replace the uploads, for the vision model and for retries."""
+        images, normalised = await self.store.photos(job_id)
+        if not images:
+            raise RuntimeError("the job's photos are no longer stored")
+        if normalised:
+            return images
+        limits = self.settings.uploads
+        images = await asyncio.to_thread(
+            lambda: [uploads.prepare(index, data, limits) for index, data in enumerate(images)])
+        await self.store.normalised(job_id, attempt, images)
+        return images

@@ -72,6 +72,23 @@ class JobStore:
     async def images(self, job_id: str) -> list[bytes]:
         return _bytes_list(await self.redis.lrange(JobKeys.of(job_id).images, 0, -1))
 
+    async def photos(self, job_id: str) -> tuple[list[bytes], bool]:
+        """The job's photos, and whether they are normalised yet (else as uploaded)."""
+        keys = JobKeys.of(job_id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.lrange(keys.images, 0, -1)
+            pipe.hget(keys.job, "normalised")
+            images, normalised = await pipe.execute()
+        return _bytes_list(images), normalised == b"1"
+
+    async def normalised(self, job_id: str, attempt: int, images: list[bytes]) -> bool:
+        return await self.scripts.normalised(job_id, attempt=attempt, images=images,
+                                             ttl_s=self.settings.result_ttl_s)
+
+    async def refuse(self, job_id: str, attempt: int, error: str) -> bool:
+        return await self.scripts.refuse(job_id, attempt=attempt, now=time.time(), error=error,
+                                         ttl_s=self.settings.result_ttl_s)
+
     async def claim(self, job_id: str, attempt: int, worker_pid: int) -> float | None:
         """Start this attempt; returns when the job was submitted, or None when it is not
         this attempt's to run (finished, failed or retried meanwhile)."""

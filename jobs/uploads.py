@@ -1,7 +1,11 @@
-"""Uploaded photos: checked against their declared type, then normalised before storage."""
+"""Uploaded photos: inspected when they arrive (`inspect`: headers only, no decoding), then
+normalised by the job that uses them (`prepare` / `normalise`: one decode, EXIF applied,
+metadata dropped, long side limited), so accepting an upload never waits behind decoding."""
 
 import io
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -35,31 +39,59 @@ def check_declared(name: str, content_type: str | None, size: int | None,
     return content_type
 
 
-def normalise(name: str, content_type: str, data: bytes, limits: UploadSettings) -> bytes:
-    """Decode as the declared format, apply EXIF orientation, drop all metadata (GPS
-    included), downscale to at most the configured long side and re-encode as JPEG. Blocking
-    (decoding): run it on the decode executor, never on the event loop."""
-    check_declared(name, content_type, len(data), limits)
+def inspect(name: str, content_type: str | None, data: bytes, limits: UploadSettings) -> str:
+    """What can be known without decoding, cheaply enough for the event loop: the declared
+    type and size, the format in the header, the pixel count (decompression bombs), and that
+    the file is whole (no truncated upload). Returns the declared content type."""
+    kind = check_declared(name, content_type, len(data), limits)
     if not data:
         raise InvalidRequest(f"File {name!r} is empty.")
-    expected = FORMATS[content_type]
+    expected = FORMATS[kind]
+    with _readable(name, expected), Image.open(io.BytesIO(data), formats=[expected]) as image:
+        _check_pixels(name, image, limits)
+    if not _whole(expected, data):
+        raise InvalidRequest(f"File {name!r} is not a valid {expected} image (truncated).")
+    return kind
+
+
+def prepare(index: int, data: bytes, limits: UploadSettings) -> bytes:
+    """`normalise` for a photo that `inspect` accepted, by its position in the job (the
+    worker has the bytes, not the upload's name or declared type)."""
+    name = f"photo {index + 1}"
+    known = list(FORMATS.values())
+    with _readable(name, "JPEG, PNG or WebP"), Image.open(io.BytesIO(data), formats=known) as image:
+        detected = image.format
+    kind = next(kind for kind, fmt in FORMATS.items() if fmt == detected)
+    return normalise(name, kind, data, limits)
+
+
+def _whole(fmt: str, data: bytes) -> bool:
+    """The format's end marker is there. JPEG: an EOI after the last start of scan (phones
+    may append data after EOI, such as a motion photo's video, so not necessarily at the
+    end); PNG: an IEND chunk; WebP: the RIFF length covers the data."""
+    if fmt == "JPEG":
+        return data.rfind(b"\xff\xd9") > data.rfind(b"\xff\xda") >= 0
+    if fmt == "PNG":
+        return data.rfind(b"IEND") > 0
+    return len(data) >= 8 + int.from_bytes(data[4:8], "little")
+
+
+def _check_pixels(name: str, image: Image.Image, limits: UploadSettings) -> None:
+    width, height = image.size
+    if width * height > limits.max_pixels:
+        raise InvalidRequest(
+            f"File {name!r} is {width}×{height} pixels; the limit is "
+            f"{limits.max_pixels} pixels (possible decompression bomb)."
+        )
+
+
+@contextmanager
+def _readable(name: str, expected: str) -> Iterator[None]:
+    """Pillow's ways of saying a file is not a usable image, as one clear 400."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data), formats=[expected]) as image:
-                width, height = image.size
-                if width * height > limits.max_pixels:
-                    raise InvalidRequest(
-                        f"File {name!r} is {width}×{height} pixels; the limit is "
-                        f"{limits.max_pixels} pixels (possible decompression bomb)."
-                    )
-                if expected == "JPEG":
-                    # Decode at the smallest DCT scale that still gives ~the stored size: a
-                    # 12 MP photo decodes at 1/4 (≈ 1008 px) several times faster than whole.
-                    fit = 0.9 * limits.long_side / max(width, height)
-                    image.draft("RGB", (max(int(width * fit), 1), max(int(height * fit), 1)))
-                image.load()
-                upright = ImageOps.exif_transpose(image).convert("RGB")
+            yield
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise InvalidRequest(
             f"File {name!r} is too large to decode (decompression bomb)."
@@ -68,7 +100,30 @@ def normalise(name: str, content_type: str, data: bytes, limits: UploadSettings)
         raise InvalidRequest(
             f"File {name!r} is not a valid {expected} image ({type(exc).__name__})."
         ) from None
+
+
+def normalise(name: str, content_type: str, data: bytes, limits: UploadSettings) -> bytes:
+    """Decode as the declared format, apply EXIF orientation, drop all metadata (GPS
+    included), downscale to at most the configured long side and re-encode as JPEG. Blocking
+    (decoding): the job task runs it, never an event loop that serves requests."""
+    check_declared(name, content_type, len(data), limits)
+    if not data:
+        raise InvalidRequest(f"File {name!r} is empty.")
+    expected = FORMATS[content_type]
+    with _readable(name, expected), Image.open(io.BytesIO(data), formats=[expected]) as image:
+        _check_pixels(name, image, limits)
+        width, height = image.size
+        if expected == "JPEG":
+            # Decode at the smallest DCT scale that still gives ~the stored size: a
+            # 12 MP photo decodes at 1/4 (≈ 1008 px) several times faster than whole.
+            fit = 0.9 * limits.long_side / max(width, height)
+            image.draft("RGB", (max(int(width * fit), 1), max(int(height * fit), 1)))
+        image.load()
+        upright = ImageOps.exif_transpose(image).convert("RGB")
     upright.thumbnail((limits.long_side, limits.long_side), Image.Resampling.LANCZOS)
+    # Pillow's JPEG writer takes a comment (and more) from the image's own info: none
+    # may reach the stored photo, so only pixels are written.
+    upright.info.clear()
     out = io.BytesIO()
     upright.save(out, "JPEG", quality=90, optimize=False)
     return out.getvalue()

@@ -1,10 +1,12 @@
 """The job runner without Ray: real Redis and job store, stand-ins for the deployments."""
 
 import asyncio
+import io
 import json
 import secrets
 
 import orjson
+from PIL import Image
 from redis.asyncio import Redis
 
 from configs import Settings
@@ -14,6 +16,9 @@ from jobs.store import JobStore
 from rag.knowledge import load_knowledge
 from rag.records import Hit
 from tests.standins import StandInClassifier, StandInRetrieval
+from tests.support import JPEG
+
+PHOTO = JPEG  # a gallery photo, as uploaded
 
 
 class Recorded:
@@ -46,7 +51,7 @@ def test_an_attempt_identifies_and_stores_the_result(unit_redis_url):
 
     async def scenario():
         redis, store, runner, metrics = runner_for(unit_redis_url, StandInRetrieval(hits))
-        job = await store.create("alice", [b"photo-1", b"photo-22"], "req")
+        job = await store.create("alice", [PHOTO, PHOTO], "req")
         await runner.run(job.job_id, 1)
         done = await store.get(job.job_id)
         images = await store.images(job.job_id)
@@ -70,7 +75,7 @@ def test_a_failed_step_gives_up_the_attempt_with_its_kind(unit_redis_url):
     async def scenario():
         retrieval = StandInRetrieval(fail=ConnectionError("milvus at 127.0.0.1:19530 refused"))
         redis, store, runner, metrics = runner_for(unit_redis_url, retrieval)
-        job = await store.create("bob", [b"photo"], "req")
+        job = await store.create("bob", [PHOTO], "req")
         await runner.run(job.job_id, 1)
         record = await store.get(job.job_id)
         await redis.aclose()
@@ -91,7 +96,7 @@ def test_a_stuck_attempt_times_out(unit_redis_url):
     async def scenario():
         redis, store, runner, _ = runner_for(unit_redis_url, StandInRetrieval(), Stuck(),
                                              processing_timeout_s=0.2)
-        job = await store.create("carol", [b"photo"], "req")
+        job = await store.create("carol", [PHOTO], "req")
         await runner.run(job.job_id, 1)
         record = await store.get(job.job_id)
         await redis.aclose()
@@ -104,7 +109,7 @@ def test_an_attempt_that_is_not_current_does_nothing(unit_redis_url):
     async def scenario():
         retrieval = StandInRetrieval()
         redis, store, runner, metrics = runner_for(unit_redis_url, retrieval)
-        job = await store.create("dave", [b"photo"], "req")
+        job = await store.create("dave", [PHOTO], "req")
         await runner.run(job.job_id, 2)  # a duplicate or late task of another attempt
         record = await store.get(job.job_id)
         await redis.aclose()
@@ -112,3 +117,57 @@ def test_an_attempt_that_is_not_current_does_nothing(unit_redis_url):
 
     record, searched, events = asyncio.run(scenario())
     assert record.status == "pending" and searched == 0 and events == []
+
+
+def _upright_with_metadata() -> bytes:
+    image = Image.new("RGB", (1600, 800), "red")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: rotate 90° clockwise to display
+    exif.get_ifd(0x8825)[2] = (51.0, 30.0, 0.0)  # GPSLatitude
+    out = io.BytesIO()
+    image.save(out, "JPEG", exif=exif, comment=b"found near 51.5N 0.1W")
+    return out.getvalue()
+
+
+def test_the_job_normalises_the_uploaded_photos_once(unit_redis_url):
+    class Seen(StandInClassifier):
+        def __init__(self):
+            super().__init__()
+            self.images = []
+
+        async def embed(self, image):
+            self.images.append(image)
+            return await super().embed(image)
+
+    async def scenario():
+        classifier = Seen()
+        redis, store, runner, _ = runner_for(unit_redis_url, StandInRetrieval(fail=OSError()),
+                                             classifier)
+        job = await store.create("erin", [_upright_with_metadata()], "req")
+        await runner.run(job.job_id, 1)  # fails after normalising (the search fails)
+        stored, normalised = await store.photos(job.job_id)
+        await redis.aclose()
+        return classifier.images, stored, normalised
+
+    seen, stored, normalised = asyncio.run(scenario())
+    assert normalised and stored == seen  # what the classifier saw replaced the upload
+    with Image.open(io.BytesIO(stored[0])) as image:
+        assert image.size == (512, 1024)  # upright, long side limited
+        assert not image.getexif() and "comment" not in image.info
+
+
+def test_a_photo_that_does_not_decode_fails_the_job_at_once(unit_redis_url):
+    async def scenario():
+        redis, store, runner, metrics = runner_for(unit_redis_url, StandInRetrieval())
+        damaged = PHOTO[:600] + bytes(len(PHOTO) - 600)  # whole, but its data is zeros
+        job = await store.create("frank", [PHOTO, damaged], "req")
+        await runner.run(job.job_id, 1)
+        record = await store.get(job.job_id)
+        images = await store.images(job.job_id)
+        await redis.aclose()
+        return record, images, metrics.events
+
+    record, images, events = asyncio.run(scenario())
+    assert record.status == "failed" and images == []  # no retry, and the photos are gone
+    assert record.error.startswith("File 'photo 2' is not a valid JPEG image")
+    assert events[-1] == ("failed", True)

@@ -4,11 +4,14 @@ import pytest
 from PIL import Image
 
 from configs import UploadSettings
-from jobs.uploads import check_count, normalise
+from jobs.uploads import check_count, inspect, normalise
 from paleon.errors import InvalidRequest, PayloadTooLarge
 
 LIMITS = UploadSettings(max_files=5, max_file_bytes=10 * 2**20, max_pixels=40_000_000,
                       long_side=512)
+
+
+FORMATS_AND_TYPES = [("JPEG", "image/jpeg"), ("PNG", "image/png"), ("WEBP", "image/webp")]
 
 
 def encode(image: Image.Image, fmt: str, **kwargs) -> bytes:
@@ -50,12 +53,27 @@ def test_bytes_must_match_the_declared_type():
         normalise("fake.jpg", "image/jpeg", png, LIMITS)
 
 
-def test_garbage_and_truncated_images_are_refused():
+@pytest.mark.parametrize("check", [inspect, normalise], ids=["on arrival", "in the job"])
+def test_garbage_and_truncated_images_are_refused(check):
     with pytest.raises(InvalidRequest, match="'noise.png'"):
-        normalise("noise.png", "image/png", b"\x89PNG not really", LIMITS)
-    whole = encode(Image.effect_noise((256, 256), 50).convert("RGB"), "JPEG")
-    with pytest.raises(InvalidRequest, match="'cut.jpg'"):
-        normalise("cut.jpg", "image/jpeg", whole[: len(whole) // 3], LIMITS)
+        check("noise.png", "image/png", b"\x89PNG not really", LIMITS)
+    noise = Image.effect_noise((256, 256), 50).convert("RGB")
+    for fmt, kind in FORMATS_AND_TYPES:
+        whole = encode(noise, fmt)
+        with pytest.raises(InvalidRequest, match=f"'cut' is not a valid {fmt}"):
+            check("cut", kind, whole[: len(whole) // 3], LIMITS)
+
+
+def test_data_after_the_end_of_a_jpeg_is_not_truncation():
+    # Phones append data after a JPEG's end (a motion photo's video, maker trailers).
+    whole = encode(Image.effect_noise((64, 64), 50).convert("RGB"), "JPEG")
+    assert inspect("motion.jpg", "image/jpeg", whole + b"ftypmp4" + bytes(500), LIMITS)
+
+
+def test_inspecting_reads_headers_only(monkeypatch):
+    data = photo_with_gps_and_rotation()
+    monkeypatch.setattr(Image.Image, "load", lambda self: pytest.fail("decoded"))
+    assert inspect("a.jpg", "image/jpeg", data, LIMITS) == "image/jpeg"
 
 
 def test_empty_file_is_refused():
