@@ -17,7 +17,7 @@ from auth.schemas import (
     UserResponse,
 )
 from auth.services import AuthDep, AuthServices
-from paleon.errors import InvalidCredentials, ServiceUnavailable
+from paleon.errors import InvalidCredentials, InvalidRequest, ServiceUnavailable
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -42,9 +42,22 @@ async def _profile(services: AuthServices, user: User) -> UserResponse:
     return profile
 
 
+def client_address(request: Request) -> str:
+    """The client's address as uvicorn resolved it: X-Forwarded-For counts only from the
+    proxies in FORWARDED_ALLOW_IPS (README, "Client addresses")."""
+    return request.client.host if request.client else "unknown"
+
+
 @router.post("/register", status_code=201, response_model=TokenResponse)
-async def register(body: RegisterRequest, services: AuthDep) -> TokenResponse:
+async def register(body: RegisterRequest, request: Request,
+                   services: AuthDep) -> TokenResponse:
+    await services.registration_throttle.attempt(client_address(request))
     passwords.check_policy(body.password, email=body.email, username=body.username)
+    # Both 400s (a weak password, a taken email or username) come before any hashing, so
+    # they cost alike, and neither costs a bcrypt.
+    if await asyncio.to_thread(services.users.taken, email=body.email,
+                               username=body.username):
+        raise InvalidRequest("That email or username is already registered.")
     hashed = await asyncio.to_thread(passwords.hash_password, body.password)
     user = await asyncio.to_thread(
         partial(services.users.create, email=body.email, username=body.username,
@@ -55,13 +68,14 @@ async def register(body: RegisterRequest, services: AuthDep) -> TokenResponse:
 
 @router.post("/login", response_model=TokenResponse)
 async def login(body: LoginRequest, request: Request, services: AuthDep) -> TokenResponse:
-    address = request.client.host if request.client else "unknown"
+    address = client_address(request)
     await services.login_throttle.attempt(body.email, address)
     user = await asyncio.to_thread(services.users.by_email, body.email)
     stored = user.password_hash if user else None
     # No user, no stored hash: verify_password is False then (after a check of equal cost).
     if not await asyncio.to_thread(passwords.verify_password, body.password, stored) \
             or user is None:
+        await services.login_throttle.failed(body.email, address)
         raise InvalidCredentials("Incorrect email or password.")
     await services.login_throttle.succeeded(body.email, address)
     return await _token_response(services, user)

@@ -14,7 +14,7 @@ from auth.principal_cache import PrincipalCache
 from auth.sessions import Sessions
 from auth.store import UserStore, make_engine
 from auth.supabase import SupabaseVerifier
-from auth.throttle import LoginThrottle
+from auth.throttle import LoginThrottle, RegistrationThrottle
 from configs import Settings
 
 
@@ -26,12 +26,14 @@ class AuthServices:
     identities: IdentityStore
     sessions: Sessions
     login_throttle: LoginThrottle
+    registration_throttle: RegistrationThrottle
     supabase: SupabaseVerifier | None  # None: Google sign-in is not configured
     # Checked credentials → their Principal (auth/deps.py), for a few seconds.
     principals: PrincipalCache[Principal]
 
     @classmethod
     def build(cls, settings: Settings, redis: Redis) -> "AuthServices":
+        settings.check_signing_secrets()
         engine = make_engine(settings.sql_url)
         return cls(
             settings=settings,
@@ -40,6 +42,7 @@ class AuthServices:
             identities=IdentityStore(engine),
             sessions=Sessions(redis, settings.refresh_ttl_s),
             login_throttle=LoginThrottle(redis, settings.login),
+            registration_throttle=RegistrationThrottle(redis, settings.login),
             supabase=SupabaseVerifier.from_settings(settings.supabase),
             principals=PrincipalCache(settings.principal_cache_s),
         )

@@ -41,6 +41,10 @@ class UserStore:
                 raise InvalidRequest("That email or username is already registered.") from None
         return user
 
+    def taken(self, *, email: str, username: str) -> bool:
+        with self._session() as session:
+            return self._taken(session, email=email, username=username)
+
     @staticmethod
     def _taken(session: Session, *, email: str, username: str) -> bool:
         query = select(User.id).where(

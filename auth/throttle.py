@@ -1,4 +1,13 @@
-"""Failed-login throttling in Redis, per account and per client address."""
+"""Throttles in Redis for the anonymous routes: failed logins (per account and address, per
+address, and an account-wide slow-down) and registrations (per address).
+
+Failed logins follow OWASP's advice against lockouts anyone can trigger: guesses are
+refused per (account, address) and per address, so an attacker locks out only themselves;
+across all addresses an account is only slowed down (a growing delay before the answer),
+never refused, so its owner can still sign in from an address with no recent failures.
+"""
+
+import asyncio
 
 from redis.asyncio import Redis
 
@@ -12,34 +21,75 @@ class LoginThrottle:
         self.redis = redis
         self.limits = limits
 
-    def _keys(self, email: str, address: str) -> list[tuple[str, int]]:
-        return [
-            (keyspace.key("login", "account", email.lower()), self.limits.failures_per_account),
-            (keyspace.key("login", "address", address), self.limits.failures_per_address),
-        ]
+    def _keys(self, email: str, address: str) -> tuple[str, str, str]:
+        account = email.lower()
+        return (keyspace.key("login", "pair", account, address),
+                keyspace.key("login", "address", address),
+                keyspace.key("login", "account", account))
 
     async def attempt(self, email: str, address: str) -> None:
         """Count this attempt before the password is checked, so parallel guesses can't all
-        pass a read-only check; 429 once either counter is over its limit. The same for
-        unknown emails, so the answer tells nothing about which accounts exist."""
-        keys = self._keys(email, address)
+        pass a read-only check; 429 once the (account, address) or the address counter is
+        over its limit, then the account-wide delay. The same for unknown emails, so the
+        answer tells nothing about which accounts exist."""
+        pair, by_address, account = self._keys(email, address)
+        window = self.limits.window_s
         async with self.redis.pipeline(transaction=True) as pipe:
-            for key, _ in keys:
+            for key in (pair, by_address):
                 pipe.incr(key)
-                pipe.expire(key, self.limits.window_s, nx=True)
-            counts = (await pipe.execute())[::2]
-        for (key, limit), count in zip(keys, counts, strict=True):
+                pipe.expire(key, window, nx=True)
+            pipe.get(account)
+            answers = await pipe.execute()
+        limits = ((pair, answers[0], self.limits.failures_per_account_address),
+                  (by_address, answers[2], self.limits.failures_per_address))
+        for key, count, limit in limits:
             if count > limit:
                 wait = max(await self.redis.ttl(key), 1)
                 raise QuotaExceeded(
                     f"Too many failed logins; try again in {wait} s."
                 ).with_headers({"Retry-After": str(wait)})
+        await asyncio.sleep(self.delay_s(int(answers[4] or 0)))
+
+    def delay_s(self, account_failures: int) -> float:
+        """The account-wide slow-down: none up to `slow_down_after` failures in the window,
+        then doubling from 0.25 s up to `max_delay_s`."""
+        over = account_failures - self.limits.slow_down_after
+        return 0.0 if over < 0 else min(0.25 * 2 ** over, self.limits.max_delay_s)
+
+    async def failed(self, email: str, address: str) -> None:
+        """A wrong password: counted against the account across every address."""
+        account = self._keys(email, address)[2]
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.incr(account)
+            pipe.expire(account, self.limits.window_s, nx=True)
+            await pipe.execute()
 
     async def succeeded(self, email: str, address: str) -> None:
-        """A right password: the account starts afresh and the attempt is not held against
-        the address."""
-        account, address_key = (key for key, _ in self._keys(email, address))
+        """A right password: this (account, address) starts afresh and the attempt is not
+        held against the address. The account-wide count stays: it is what other addresses
+        did."""
+        pair, by_address, _ = self._keys(email, address)
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.delete(account)
-            pipe.decr(address_key)
+            pipe.delete(pair)
+            pipe.decr(by_address)
             await pipe.execute()
+
+
+class RegistrationThrottle:
+    """Registrations per client address and window, successful or not."""
+
+    def __init__(self, redis: Redis, limits: LoginSettings):
+        self.redis = redis
+        self.limits = limits
+
+    async def attempt(self, address: str) -> None:
+        key = keyspace.key("register", "address", address)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.incr(key)
+            pipe.expire(key, self.limits.registration_window_s, nx=True)
+            count = (await pipe.execute())[0]
+        if count > self.limits.registrations_per_address:
+            wait = max(await self.redis.ttl(key), 1)
+            raise QuotaExceeded(
+                f"Too many registrations from this address; try again in {wait} s."
+            ).with_headers({"Retry-After": str(wait)})

@@ -58,11 +58,18 @@ class JobSettings(_Group):
 
 
 class LoginSettings(_Group):
-    """Failed-login throttling (auth/throttle.py)."""
+    """Throttles of the anonymous routes (auth/throttle.py): failed logins and registrations."""
 
-    failures_per_account: int = Field(default=5, ge=1)
+    # Failed logins in `window_s`: refused (429) per account and address, and per address.
+    failures_per_account_address: int = Field(default=5, ge=1)
     failures_per_address: int = Field(default=50, ge=1)
     window_s: int = Field(default=900, ge=1)
+    # Account-wide, over every address: only slowed down, never refused.
+    slow_down_after: int = Field(default=10, ge=1)
+    max_delay_s: float = Field(default=5.0, ge=0, le=30)
+    # Registrations per client address in `registration_window_s`, successful or not.
+    registrations_per_address: int = Field(default=10, ge=1)
+    registration_window_s: int = Field(default=3600, ge=1)
 
 
 class SupabaseSettings(_Group):

@@ -4,7 +4,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from configs.calibration import Calibration
@@ -28,7 +28,9 @@ DEV_API_KEY_PEPPER = "dev-insecure-pepper"  # refused outside development, like 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_nested_delimiter="__", extra="ignore")
 
-    environment: Literal["development", "test", "production"] = "development"
+    # Production unless told otherwise: only an explicit `development` (which `paleon serve`
+    # sets) may sign with placeholder secrets or leave /metrics open.
+    environment: Literal["development", "test", "production"] = "production"
     data_dir: Path = Path(".paleon")
 
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -50,6 +52,9 @@ class Settings(BaseSettings):
     uploads: UploadSettings = UploadSettings()
     jobs: JobSettings = JobSettings()
     openai: OpenAISettings = OpenAISettings()
+
+    # The body limit of every route but the upload (uploads.body_bytes): JSON bodies are small.
+    json_body_bytes: int = Field(default=64 * 1024, ge=1024)
 
     # Browser origins allowed to call the API (CORS), e.g. ["https://app.example.com"].
     cors_origins: list[str] = []
@@ -105,10 +110,11 @@ class Settings(BaseSettings):
                                  "with no path")
         return origins
 
-    @model_validator(mode="after")
-    def _secret_is_real_outside_development(self) -> "Settings":
+    def check_signing_secrets(self) -> None:
+        """Refuse placeholder or short signing secrets outside development; called by what
+        signs or verifies (the Ingress's AuthServices), not by admin commands."""
         if self.environment == "development":
-            return self
+            return
         for name, value in (("JWT_SECRET", self.jwt_secret),
                             ("API_KEY_PEPPER", self.api_key_pepper)):
             secret = value.get_secret_value()
@@ -117,7 +123,6 @@ class Settings(BaseSettings):
                     f"{name} must be set to a random value of at least 32 bytes outside "
                     "development (`python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
                 )
-        return self
 
     @property
     def sql_url(self) -> str:

@@ -34,7 +34,9 @@ def build_api(services: Services) -> FastAPI:
     http_errors.add_handlers(app)
     # Outermost last: CORS headers go on every answer, even a 401 or 413 from the checks
     # inside.
-    app.add_middleware(BodyLimit, max_bytes=services.settings.uploads.body_bytes)
+    app.add_middleware(BodyLimit, max_bytes=services.settings.json_body_bytes,
+                       upload_paths=UPLOAD_PATHS,
+                       upload_max_bytes=services.settings.uploads.body_bytes)
     app.add_middleware(PreAuth, paths=UPLOAD_PATHS,
                        check=partial(identify, services=services.auth))
     origins = services.settings.cors_origins

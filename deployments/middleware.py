@@ -19,16 +19,21 @@ def request_id() -> str:
 
 
 class BodyLimit:
-    """Refuse a request whose declared or streamed body exceeds max_bytes, with 413."""
+    """Refuse a request whose declared or streamed body exceeds its limit, with 413: the
+    large limit only on the upload paths, the small one (JSON bodies) everywhere else."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int):
+    def __init__(self, app: ASGIApp, max_bytes: int, upload_paths: set[str],
+                 upload_max_bytes: int):
         self.app = app
         self.max_bytes = max_bytes
+        self.upload_paths = upload_paths
+        self.upload_max_bytes = upload_max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        limit = self.max_bytes
+        path = scope.get("path", "").removeprefix(scope.get("root_path", "")) or "/"
+        limit = self.upload_max_bytes if path in self.upload_paths else self.max_bytes
         detail = f"Request body over {limit} bytes."
         declared = dict(scope["headers"]).get(b"content-length", b"")
         if declared.isdigit() and int(declared) > limit:

@@ -71,6 +71,9 @@ def settings(workdir, redis_server, milvus_server, supabase) -> dict:
         "reaper_interval_s": 0.5,
         "cors_origins": [CORS_ORIGIN],
         "metrics_token": METRICS_TOKEN,
+        # The suite registers hundreds of users from one address; test_login_throttle.py
+        # tests the limit itself.
+        "registrations_per_address": 100_000,
     }
 
 

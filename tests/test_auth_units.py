@@ -69,8 +69,20 @@ def test_password_hashing():
 def test_production_refuses_weak_jwt_secrets(secret):
     good = "k" * 32
     with pytest.raises(ValueError, match="JWT_SECRET"):
-        Settings(environment="production", jwt_secret=secret, api_key_pepper=good)
+        Settings(environment="production", jwt_secret=secret,
+                 api_key_pepper=good).check_signing_secrets()
     with pytest.raises(ValueError, match="API_KEY_PEPPER"):
-        Settings(environment="production", jwt_secret=good, api_key_pepper=secret)
-    production = Settings(environment="production", jwt_secret=good, api_key_pepper=good)
-    assert production.environment == "production"
+        Settings(environment="production", jwt_secret=good,
+                 api_key_pepper=secret).check_signing_secrets()
+    Settings(environment="production", jwt_secret=good, api_key_pepper=good) \
+        .check_signing_secrets()
+
+
+def test_only_an_explicit_development_setting_signs_with_the_placeholder(monkeypatch):
+    from auth.services import AuthServices
+
+    monkeypatch.delenv("ENVIRONMENT", raising=False)
+    assert Settings().environment == "production"  # serve run, serve deploy, Docker
+    with pytest.raises(ValueError, match="JWT_SECRET must be set"):
+        AuthServices.build(Settings(), redis=None)  # type: ignore[arg-type]
+    Settings(environment="development").check_signing_secrets()

@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import psutil
 import pytest
+import uvicorn
 
 from paleon.tools import front, sidecars
 
@@ -76,14 +77,46 @@ def _wait_for_port(base: str, port: int) -> dict:
     raise AssertionError(f"the front never routed to port {port}")
 
 
-def test_the_front_routes_to_a_live_replica_and_sets_the_client_address(running):
+def test_the_front_routes_to_a_live_replica_and_appends_the_client_address(running):
     plan, replica, _ = running
     base = f"http://127.0.0.1:{plan.port}"
     seen = _wait_for_port(base, replica.server_address[1])
     assert seen["forwarded_for"] == ["127.0.0.1"]
-    # A client cannot choose the address the service sees.
     answer = httpx.get(f"{base}/anything", headers={"X-Forwarded-For": "203.0.113.9"})
-    assert answer.json()["forwarded_for"] == ["127.0.0.1"]
+    assert answer.json()["forwarded_for"] == ["203.0.113.9, 127.0.0.1"]
+
+
+async def _whoami(scope, receive, send):
+    """An ASGI app that answers with the client address uvicorn resolved."""
+    body = scope["client"][0].encode()
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+@pytest.mark.parametrize("trusted,expected", [
+    ("", "127.0.0.2"),  # nobody listed: the address the front saw; the claim is ignored
+    ("127.0.0.2", "198.51.100.4"),  # a proxy the operator trusts passes its client on
+])
+def test_the_replica_sees_the_address_the_trusted_chain_gives(tmp_path, trusted, expected):
+    plan = front.plan("127.0.0.1", sidecars.free_port(), lowest_direct_port=46100)
+    allowed = plan.serve_env(trusted)["FORWARDED_ALLOW_IPS"]
+    server = uvicorn.Server(uvicorn.Config(_whoami, host="127.0.0.1",
+                                           port=plan.direct_ports.start, log_level="error",
+                                           forwarded_allow_ips=allowed))
+    threading.Thread(target=server.run, daemon=True).start()
+    process = front.start(plan, tmp_path)
+    time.sleep(1.5)
+    try:
+        # A client at 127.0.0.2 (not the front's loopback address) claiming another address.
+        transport = httpx.HTTPTransport(local_address="127.0.0.2")
+        with httpx.Client(transport=transport) as http:
+            answer = http.get(f"http://127.0.0.1:{plan.port}/",
+                              headers={"X-Forwarded-For": "198.51.100.4"})
+        assert answer.text == expected
+    finally:
+        sidecars.stop(process)
+        server.should_exit = True
 
 
 def test_a_draining_replica_is_taken_out_and_serve_proxy_is_the_backup(running, tmp_path):

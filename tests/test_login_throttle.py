@@ -1,9 +1,10 @@
 import asyncio
 import uuid
 
+import pytest
 from redis.asyncio import Redis
 
-from auth.throttle import LoginThrottle
+from auth.throttle import LoginThrottle, RegistrationThrottle
 from configs import LoginSettings
 from paleon.errors import QuotaExceeded
 from tests.support import register
@@ -13,7 +14,7 @@ def test_per_address_limit_counts_every_account(unit_redis_url):
     async def scenario():
         redis = Redis.from_url(unit_redis_url)
         throttle = LoginThrottle(redis, LoginSettings(
-            failures_per_account=100, failures_per_address=3, window_s=60))
+            failures_per_account_address=100, failures_per_address=3, window_s=60))
         address = f"203.0.113.{uuid.uuid4().int % 250}-{uuid.uuid4().hex[:6]}"
         for i in range(3):
             await throttle.attempt(f"victim{i}@example.com", address)  # each one fails
@@ -31,19 +32,86 @@ def test_per_address_limit_counts_every_account(unit_redis_url):
     assert refused is not None and 0 < int(refused.headers["Retry-After"]) <= 60
 
 
-def test_failed_logins_lock_the_account_then_429(api):
+def test_failed_logins_lock_the_account_for_that_address_only(api, unit_redis_url):
     account = register(api)
     wrong = {"email": account["email"], "password": "not-it-at-all"}
     for _ in range(5):
         assert api.post("/auth/login", json=wrong).status_code == 401
     right = {"email": account["email"], "password": account["password"]}
-    locked = api.post("/auth/login", json=right)
+    locked = api.post("/auth/login", json=right)  # the same address: refused
     assert locked.status_code == 429
     assert 0 < int(locked.headers["Retry-After"]) <= 900
     assert "Too many failed logins" in locked.json()["detail"]
     other = register(api)  # another account from the same address is not locked
     assert api.post("/auth/login", json={"email": other["email"],
                                             "password": other["password"]}).status_code == 200
+
+    async def from_elsewhere():  # the owner, from an address with no failures, gets in
+        redis = Redis.from_url(unit_redis_url)
+        throttle = LoginThrottle(redis, LoginSettings())
+        try:
+            await throttle.attempt(account["email"], "198.51.100.23")
+        finally:
+            await redis.aclose()
+
+    asyncio.run(from_elsewhere())
+
+
+def test_failures_from_everywhere_only_slow_an_account_down(unit_redis_url):
+    limits = LoginSettings(failures_per_account_address=2, failures_per_address=2,
+                           slow_down_after=3, max_delay_s=0.5, window_s=60)
+
+    async def scenario():
+        redis = Redis.from_url(unit_redis_url)
+        throttle = LoginThrottle(redis, limits)
+        email = f"target-{uuid.uuid4().hex[:8]}@example.com"
+        for i in range(6):  # a botnet: one guess per address, never refused
+            address = f"203.0.113.{i}"
+            await throttle.attempt(email, address)
+            await throttle.failed(email, address)
+        started = asyncio.get_running_loop().time()
+        await throttle.attempt(email, "198.51.100.1")  # the owner: slowed, not refused
+        waited = asyncio.get_running_loop().time() - started
+        await redis.aclose()
+        return waited
+
+    assert 0.45 <= asyncio.run(scenario()) < 2
+    throttle = LoginThrottle(None, limits)  # type: ignore[arg-type]
+    assert [throttle.delay_s(n) for n in (0, 2, 3, 4, 9)] == [0, 0, 0.25, 0.5, 0.5]
+
+
+def test_registrations_are_throttled_per_address(unit_redis_url):
+    limits = LoginSettings(registrations_per_address=3, registration_window_s=60)
+
+    async def scenario():
+        redis = Redis.from_url(unit_redis_url)
+        throttle = RegistrationThrottle(redis, limits)
+        address = f"203.0.113.77-{uuid.uuid4().hex[:6]}"
+        for _ in range(3):
+            await throttle.attempt(address)
+        try:
+            await throttle.attempt(address)
+        except QuotaExceeded as exc:
+            refused = exc
+        else:
+            refused = None
+        await throttle.attempt("198.51.100.8")  # another address
+        await redis.aclose()
+        return refused
+
+    refused = asyncio.run(scenario())
+    assert refused is not None and 0 < int(refused.headers["Retry-After"]) <= 60
+
+
+def test_a_taken_email_is_refused_before_any_hashing(api, monkeypatch):
+    from auth import passwords
+
+    account = register(api)
+    monkeypatch.setattr(passwords, "hash_password",
+                        lambda password: pytest.fail("hashed for a taken email"))
+    again = api.post("/auth/register", json={"email": account["email"], "username": "fresh1",
+                                             "password": "fossil-hunter-42"})
+    assert again.status_code == 400 and "already registered" in again.json()["detail"]
 
 
 def test_a_success_resets_the_account_counter(api):

@@ -75,6 +75,9 @@ def _local_secrets(data_dir: Path) -> dict[str, str]:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    # The embedded default is a development service unless told otherwise: its secrets are
+    # generated (below) and /metrics is open on loopback.
+    os.environ.setdefault("ENVIRONMENT", "development")
     settings = Settings()
     try:
         with _services(settings) as env:
@@ -104,13 +107,18 @@ def _serve_run(args: argparse.Namespace, settings: Settings, env: dict[str, str]
     # Ray's dashboard only with --dashboard (paleon/tools/serve_runner.py says why).
     runner = [sys.executable, "-m", "paleon.tools.serve_runner", str(args.config)]
     haproxy = None
+    # X-Forwarded-For counts only from these proxies (uvicorn's own setting, read by every
+    # HTTP server in Serve); none unless the operator lists some.
+    trusted = os.environ.get("FORWARDED_ALLOW_IPS", "")
+    env["FORWARDED_ALLOW_IPS"] = trusted
     if args.high_throughput:
         env.update(HIGH_THROUGHPUT_ENV)
     elif not args.serve_proxy:
         http = yaml.safe_load(args.config.read_text()).get("http_options", {})
         plan = front.plan(http.get("host", "127.0.0.1"), int(http.get("port", 8000)))
-        env.update({name: value for name, value in plan.serve_env().items()
-                    if name not in os.environ})
+        # Ray's own variables, when set, win; the trusted proxies now include the front.
+        env.update({name: value for name, value in plan.serve_env(trusted).items()
+                    if name not in os.environ or name == "FORWARDED_ALLOW_IPS"})
         runner += ["--proxy-port", str(plan.proxy_port)]
         haproxy = front.start(plan, settings.data_dir / "front")
         print(f"HTTP on {plan.host}:{plan.port} (HAProxy; Ingress replicas on "

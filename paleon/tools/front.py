@@ -12,8 +12,10 @@ that can be moved to loopback; this front binds only what it is given.
   and health-checks each one (`/-/healthz`, which a draining replica answers with 503).
 - Serve's Python proxy stays up on an internal port as the backup server, so requests that
   arrive while no replica serves directly (start-up, a replica restarting) still route.
-- The client's address is what HAProxy saw: X-Forwarded-For from the client is replaced, so
-  no client picks its own throttling bucket.
+- HAProxy appends the address it saw to X-Forwarded-For; the replica's uvicorn takes the
+  rightmost address not in FORWARDED_ALLOW_IPS, which `paleon serve` sets to this front
+  (loopback) plus whatever proxies the operator lists. So a client's own X-Forwarded-For
+  never picks its throttling bucket, and a trusted proxy in front still passes its client on.
 """
 
 import shutil
@@ -36,9 +38,12 @@ class FrontPlan:
     proxy_port: int  # Serve's own proxy, internal, the backup
     direct_ports: range  # where the Ingress replicas serve HTTP themselves
 
-    def serve_env(self) -> dict[str, str]:
-        """What Serve needs to let the Ingress replicas serve HTTP on `direct_ports`."""
+    def serve_env(self, trusted_proxies: str = "") -> dict[str, str]:
+        """What Serve needs to let the Ingress replicas serve HTTP on `direct_ports`, and
+        the proxies whose X-Forwarded-For counts: this front and `trusted_proxies`."""
         return {
+            "FORWARDED_ALLOW_IPS": ",".join(
+                ["127.0.0.1", *(ip for ip in trusted_proxies.split(",") if ip.strip())]),
             "RAY_SERVE_ENABLE_DIRECT_INGRESS": "1",
             "RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT": str(self.direct_ports.start),
             "RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT": str(self.direct_ports.stop - 1),
@@ -89,7 +94,11 @@ defaults
 
 frontend public
     bind {front.host}:{front.port}
-    http-request set-header X-Forwarded-For %[src]
+    # The address seen, appended to the client's X-Forwarded-For as one header (uvicorn
+    # reads one), for the replica to walk from the right (FORWARDED_ALLOW_IPS).
+    acl forwarded req.fhdr(X-Forwarded-For) -m found
+    http-request set-header X-Forwarded-For "%[req.fhdr(X-Forwarded-For)], %[src]" if forwarded
+    http-request set-header X-Forwarded-For %[src] unless forwarded
     default_backend ingress
 
 backend ingress

@@ -34,6 +34,9 @@ PLAIN_ENV = {
     "ENVIRONMENT": "production",
     "RAY_AUTH_MODE": "token",
     "CORS_ORIGINS": '["https://app.example.com"]',  # the front end's origin(s), JSON list
+    # The load balancer(s) whose X-Forwarded-For is believed (uvicorn's setting): none until
+    # you list your ingress controller's addresses, e.g. "10.0.0.0/8".
+    "FORWARDED_ALLOW_IPS": "",
     # Scratch only: every replica shares the accounts in DATABASE_URL's PostgreSQL.
     "DATA_DIR": "/home/ray/.paleon",
     "MILVUS_URI": "http://milvus:19530",  # the Helm release `milvus` (milvus-values.yaml)
