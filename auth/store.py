@@ -10,12 +10,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from auth.migrate import migrate
 from auth.models import TIERS, User
 from paleon.errors import InvalidRequest
+from paleon.private import private_file
 
 
 def make_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database:
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        private_file(Path(parsed.database))  # accounts and hashes: 0600 in a 0700 folder
         return create_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
     # hide_parameters: a failed statement's error (logged) must not carry hashes or emails.
     return create_engine(url, pool_pre_ping=True, hide_parameters=True)

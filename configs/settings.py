@@ -4,6 +4,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+import platformdirs
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -31,7 +32,8 @@ class Settings(BaseSettings):
     # Production unless told otherwise: only an explicit `development` (which `paleon serve`
     # sets) may sign with placeholder secrets or leave /metrics open.
     environment: Literal["development", "test", "production"] = "production"
-    data_dir: Path = Path(".paleon")
+    # Per user, not per working directory (~/.local/share/paleon on Linux); DATA_DIR overrides.
+    data_dir: Path = Field(default_factory=lambda: platformdirs.user_data_path("paleon"))
 
     redis_url: str = "redis://127.0.0.1:6379/0"
     milvus_uri: str = "http://127.0.0.1:19530"

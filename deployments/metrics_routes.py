@@ -11,7 +11,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from redis.exceptions import RedisError
 
 from deployments.services import ServicesDep
-from paleon.errors import InvalidCredentials, ServiceUnavailable
+from paleon.errors import Forbidden, InvalidCredentials, ServiceUnavailable
 
 
 class _Snapshot:
@@ -47,6 +47,8 @@ async def metrics(state: ServicesDep,
                   authorization: Annotated[str | None, Header()] = None) -> Response:
     """Prometheus text format: the global job view from Redis, the same on every replica."""
     token = state.settings.metrics_token
+    if token is None and state.settings.environment != "development":
+        raise Forbidden("GET /metrics is off: outside development it needs METRICS_TOKEN set.")
     expected = f"Bearer {token.get_secret_value()}" if token else ""
     if token is not None and not hmac.compare_digest((authorization or "").encode(),
                                                      expected.encode()):

@@ -13,6 +13,7 @@ from configs import Settings
 from jobs.quota import Quota
 from jobs.reaper import Launcher, Reaper
 from jobs.store import JobStore
+from paleon.private import private_dir
 
 
 class Retrieval(Protocol):
@@ -38,7 +39,7 @@ class Services:
 
     @classmethod
     def build(cls, settings: Settings, retrieval: Retrieval, launcher: Launcher) -> "Services":
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(settings.data_dir)
         redis = Redis.from_url(settings.redis_url, health_check_interval=30)
         jobs = JobStore(redis, settings.jobs)
         return cls(

@@ -57,7 +57,9 @@ class SpecimenIndex:
         self.client.create_collection(self.collection, schema=schema, index_params=index)
 
     def existing_ids(self, ids: list[str]) -> set[str]:
-        if not ids or not self.exists():
+        # Loaded first: after a restart the collection exists but is released, and reading a
+        # released collection fails ("is in state 'released'").
+        if not ids or not self.ensure_loaded():
             return set()
         rows = self.client.get(self.collection, ids=ids, output_fields=["id"])
         return {row["id"] for row in rows}
@@ -94,7 +96,7 @@ class SpecimenIndex:
         self._ready = True
 
     def count(self) -> int:
-        if not self.exists():
+        if not self.ensure_loaded():
             return 0
         rows = self.client.query(self.collection, filter="", output_fields=["count(*)"])
         return int(rows[0]["count(*)"])
@@ -115,14 +117,16 @@ class SpecimenIndex:
             return []
         if not self.ensure_loaded():
             return [[] for _ in vectors]
-        results = self.client.search(
-            self.collection,
-            data=[np.asarray(v, dtype=np.float32).tolist() for v in vectors],
-            limit=k,
-            anns_field="embedding",
-            search_params=_SEARCH,
-            output_fields=["label", "source"],
-        )
+        data = [np.asarray(v, dtype=np.float32).tolist() for v in vectors]
+        try:
+            results = self._search(data, k)
+        except MilvusException:
+            # Released meanwhile (Milvus restarted, or a reload by `paleon ingest`): load
+            # again and retry once.
+            self._ready = False
+            if not self.ensure_loaded():
+                return [[] for _ in vectors]
+            results = self._search(data, k)
         return [
             [
                 Hit(id=hit["id"], label=hit["entity"]["label"], source=hit["entity"]["source"],
@@ -131,3 +135,7 @@ class SpecimenIndex:
             ]
             for hits in results
         ]
+
+    def _search(self, data: list[list[float]], k: int) -> list:
+        return self.client.search(self.collection, data=data, limit=k, anns_field="embedding",
+                                  search_params=_SEARCH, output_fields=["label", "source"])

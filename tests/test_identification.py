@@ -18,13 +18,30 @@ def ingested(tmp_path_factory, settings, serve_app):
     first = run_cli("ingest", str(root), env=env)
     assert first.returncode == 0, first.stderr
     again = run_cli("ingest", str(root), env=env)
-    return first.stdout, again.stdout
+    return first.stdout, again.stdout, root  # the gallery folder last
 
 
 def test_ingest_is_idempotent(ingested):
-    first, again = ingested
+    first, again, _ = ingested
     assert "found 100 photos in 5 labels; added 100, already present 0" in first
     assert "added 0, already present 100; index holds 100" in again
+
+
+def test_ingest_right_after_a_restart_loads_the_collection_first(settings, ingested, client,
+                                                                  pro_user):
+    from pymilvus import MilvusClient
+
+    # A restarted Milvus holds the collection released; ingest and search must load it.
+    MilvusClient(uri=settings["milvus_uri"]).release_collection("specimens")
+    env = {"MILVUS_URI": settings["milvus_uri"], "REDIS_URL": settings["redis_url"]}
+    again = run_cli("ingest", str(ingested[2]), env=env)
+    assert again.returncode == 0, again.stderr
+    assert "already present 100" in again.stdout
+    MilvusClient(uri=settings["milvus_uri"]).release_collection("specimens")
+    coral = gallery.held_out("tabulate_corals", 1)[0]
+    job_id = client.post("/classify-async/", headers=pro_user["headers"],
+                         files=[photo(data=coral)]).json()["job_id"]
+    assert wait_for(client, job_id, pro_user["headers"])["status"] == "completed"
 
 
 def test_held_out_photos_are_identified(client, pro_user, ingested):

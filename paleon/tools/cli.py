@@ -18,6 +18,7 @@ import yaml
 from tqdm import tqdm
 
 from configs import Settings
+from paleon.private import private_file
 from paleon.tools import dashboard, front, sidecars
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -67,10 +68,8 @@ def _local_secrets(data_dir: Path) -> dict[str, str]:
     if path.exists():
         kept = json.loads(path.read_text())
     else:
-        data_dir.mkdir(parents=True, exist_ok=True)
         kept = {name: secrets.token_urlsafe(48) for name in ("JWT_SECRET", "API_KEY_PEPPER")}
-        path.touch(mode=0o600)
-        path.write_text(json.dumps(kept))
+        private_file(path).write_text(json.dumps(kept))
     return {name: value for name, value in kept.items() if name not in os.environ}
 
 
@@ -291,7 +290,14 @@ def cmd_users(args: argparse.Namespace) -> int:
     from auth.store import UserStore, make_engine
     from paleon.errors import InvalidRequest
 
-    store = UserStore(make_engine(Settings().sql_url))
+    settings = Settings()
+    database = settings.sql_url.removeprefix("sqlite:///")
+    if settings.sql_url.startswith("sqlite:///") and not Path(database).exists():
+        # Never a new, empty store that would answer "no such user" for a real one.
+        print(f"paleon: no user store at {database}: set DATA_DIR (or DATABASE_URL) to the "
+              "service's, or start `paleon serve` once to create it", file=sys.stderr)
+        return 1
+    store = UserStore(make_engine(settings.sql_url))
     if args.action == "list":
         for user in store.all():
             print(f"{user.email}\t{user.username}\t{user.tier}\t{user.provider}\t"

@@ -9,6 +9,8 @@ from contextlib import closing
 from pathlib import Path
 from urllib.parse import urlparse
 
+from paleon.private import private_dir
+
 
 class SidecarError(RuntimeError):
     pass
@@ -49,7 +51,7 @@ def start_redis(data_dir: Path, port: int, persistent: bool = True) -> subproces
             "REDIS_URL does not answer and redis-server is not installed: "
             "`sudo apt-get install redis-server`, or set REDIS_URL to a running Redis."
         )
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(data_dir)
     log = data_dir / "redis.log"
     args = [binary, "--bind", "127.0.0.1", "--port", str(port), "--dir", str(data_dir.resolve()),
             "--logfile", str(log.resolve()), "--save", ""]
@@ -63,7 +65,7 @@ def start_milvus(data_dir: Path, port: int) -> subprocess.Popen:
     binary = Path(sys.executable).with_name("milvus-lite")
     if not binary.exists():
         raise SidecarError("milvus-lite is not installed in this environment: pip install -e .")
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(data_dir)
     log = data_dir / "milvus-lite.log"
     with log.open("ab") as out:
         process = subprocess.Popen(
