@@ -30,6 +30,8 @@ class UploadSettings(_Group):
     # Submissions an Ingress replica holds in memory at once (photos as uploaded, ≤ 5 ×
     # max_file_bytes each) while it writes them to Redis; the rest wait their turn.
     concurrent_uploads: int = Field(default=8, ge=1, le=256)
+    # Refused uploads a user may make per UTC day before every upload is refused (429).
+    refused_per_day: int = Field(default=20, ge=1)
 
     @property
     def body_bytes(self) -> int:

@@ -5,6 +5,10 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pymilvus import MilvusException
+from ray.exceptions import RayError
+from redis import exceptions as redis_errors
+from sqlalchemy import exc as sql_errors
 from starlette.exceptions import HTTPException
 
 from paleon.errors import PaleonError
@@ -15,6 +19,39 @@ log = logging.getLogger("paleon.http")
 def _describe(error: dict) -> str:
     where = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
     return f"{where}: {error.get('msg', 'invalid')}" if where else error.get("msg", "invalid")
+
+
+# A dependency that is down, by the exception its client raises: 503, what is down, and
+# when to retry, on every route (README, "When a dependency is down").
+OUTAGES: tuple[tuple[type[Exception], str], ...] = (
+    (redis_errors.ConnectionError, "Redis, which holds jobs, sessions and quotas"),
+    (redis_errors.TimeoutError, "Redis, which holds jobs, sessions and quotas"),
+    (sql_errors.OperationalError, "the user store"),
+    (sql_errors.InterfaceError, "the user store"),
+    (sql_errors.TimeoutError, "the user store"),
+    (MilvusException, "Milvus, which holds the reference specimens and the knowledge base"),
+    (RayError, "a Serve deployment"),
+)
+RETRY_AFTER_S = 5
+
+
+def outage(request: Request, exc: Exception) -> JSONResponse | None:
+    """503 for an exception that says a dependency is down; None for any other."""
+    what = next((what for kind, what in OUTAGES if isinstance(exc, kind)), None)
+    if what is None:
+        return None
+    log.error("%s %s: %s is unavailable (%s)", request.method, request.url.path, what,
+              type(exc).__name__)
+    return JSONResponse({"detail": f"{what[0].upper()}{what[1:]} is unavailable; "
+                         f"retry in {RETRY_AFTER_S} s."}, 503,
+                        {"Retry-After": str(RETRY_AFTER_S)})
+
+
+async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+    response = outage(request, exc)
+    if response is None:  # registered for the outage kinds only
+        raise exc
+    return response
 
 
 def add_handlers(app: FastAPI) -> None:
@@ -32,6 +69,9 @@ def add_handlers(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
         return JSONResponse({"detail": exc.detail}, exc.status_code, exc.headers)
+
+    for kind, _ in OUTAGES:
+        app.add_exception_handler(kind, _unavailable)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from deployments import http_errors
 from paleon.errors import PaleonError
 
 
@@ -75,4 +76,9 @@ class PreAuth:
                 response = JSONResponse({"detail": exc.detail, **exc.fields}, exc.status_code,
                                         exc.headers)
                 return await response(scope, receive, send)
+            except Exception as exc:  # outside the app's handlers: a dependency down is 503
+                unavailable = http_errors.outage(Request(scope), exc)
+                if unavailable is None:
+                    raise
+                return await unavailable(scope, receive, send)
         await self.app(scope, receive, send)

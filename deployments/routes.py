@@ -49,11 +49,18 @@ async def classify_async(
     before = await state.quota.peek(user.id, user.tier)
     if before.remaining == 0:
         raise _over_quota(before, user.tier)
+    spent = await state.refused_uploads.exhausted(user.id)
+    if spent is not None:
+        raise QuotaExceeded(
+            f"{spent.limit} uploads were refused today; uploads are refused until "
+            f"{spent.body()['reset_at']}.", rate_limit=before.body(),
+        ).with_headers({**before.headers(), "Retry-After": str(spent.retry_after())})
     request_id = middleware.request_id()
     async with state.upload_slots:  # bounds the photos held in memory
         try:
             photos = await _read_photos(image_files, state.settings.uploads)
         except PaleonError as exc:
+            await state.refused_uploads.spend(user.id)
             raise exc.with_headers(before.headers()) from None
         accepted, quota = await state.quota.take(user.id, user.tier)
         if not accepted:

@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 
 from auth.services import AuthServices
 from configs import Settings
-from jobs.quota import Quota
+from jobs.quota import Quota, RefusedUploads
 from jobs.reaper import Launcher, Reaper
 from jobs.store import JobStore
 from paleon.private import private_dir
@@ -31,6 +31,7 @@ class Services:
     auth: AuthServices
     jobs: JobStore
     quota: Quota
+    refused_uploads: RefusedUploads
     reaper: Reaper  # launches jobs and keeps track of them
     retrieval: Retrieval
     # How many submissions hold their photos in memory at once, from reading them to
@@ -48,6 +49,7 @@ class Services:
             auth=AuthServices.build(settings, redis),
             jobs=jobs,
             quota=Quota(redis, settings.tier_limits),
+            refused_uploads=RefusedUploads(redis, settings.uploads.refused_per_day),
             reaper=Reaper(jobs, launcher, settings.jobs),
             retrieval=retrieval,
             upload_slots=asyncio.Semaphore(settings.uploads.concurrent_uploads),

@@ -98,3 +98,33 @@ class Quota:
     async def refund(self, user_id: str, taken: QuotaState) -> None:
         """Give back a job taken on `taken.day`, even after midnight, and never below 0."""
         await self._refund(self._key(user_id, taken.day))
+
+
+class RefusedUploads:
+    """A small daily budget of refused uploads per user (wrong type, damaged, too many
+    pixels, too large): a refusal spends no job quota, but once the budget is spent the
+    next upload is refused with 429 before its photos are looked at, so refusals cost the
+    caller too and cannot be repeated without limit."""
+
+    def __init__(self, redis: Redis, per_day: int):
+        self.redis = redis
+        self.per_day = per_day
+
+    def _key(self, user_id: str) -> tuple[str, int]:
+        day, reset = _day_window(datetime.now(UTC))
+        return key("refused-uploads", user_id, day), reset
+
+    async def exhausted(self, user_id: str) -> QuotaState | None:
+        """The budget's state when it is spent, else None."""
+        counter, reset = self._key(user_id)
+        count = int(await self.redis.get(counter) or 0)
+        if count < self.per_day:
+            return None
+        return QuotaState(limit=self.per_day, current=count, reset_epoch=reset)
+
+    async def spend(self, user_id: str) -> None:
+        counter, reset = self._key(user_id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.incr(counter)
+            pipe.expireat(counter, reset)
+            await pipe.execute()

@@ -2,6 +2,8 @@
 
 import pytest
 
+from tests.support import photo
+
 INJECTIONS = ["' OR '1'='1", "x'); DROP TABLE users; --", "\" OR \"\"=\"", "1; SELECT pg_sleep(5)",
               "admin'--", "%00", "../../etc/passwd", "${jndi:ldap://x}"]
 
@@ -53,3 +55,15 @@ def test_only_the_upload_takes_a_large_body(api, user):
     assert upload.status_code == 400  # read, and refused for what it is, not for its size
     login = api.post("/auth/login", files=files)
     assert login.status_code == 413
+
+
+def test_refused_uploads_cost_the_caller(api, user):
+    junk = [("image_files", ("bomb.webp", b"RIFF\x10\x00\x00\x00WEBPjunk", "image/webp"))]
+    for _ in range(20):  # REFUSED_UPLOADS_PER_DAY
+        refused = api.post("/classify-async/", files=junk, headers=user["headers"])
+        assert refused.status_code == 400
+    good = [photo()]
+    spent = api.post("/classify-async/", files=good, headers=user["headers"])
+    assert spent.status_code == 429 and "uploads were refused today" in spent.json()["detail"]
+    assert int(spent.headers["Retry-After"]) > 0
+    assert spent.headers["X-RateLimit-Remaining"] == "10"  # no job quota was spent

@@ -25,6 +25,26 @@ def test_a_remote_service_that_does_not_answer_is_one_clear_error(tmp_path):
         cli._ensure_services(settings, [])
 
 
+def test_a_private_service_that_exits_is_started_again(tmp_path, capsys):
+    port = sidecars.free_port()
+    redis = sidecars.Sidecar("Redis", lambda: sidecars.start_redis(tmp_path / "redis", port))
+    keeper = sidecars.Keeper([redis], interval_s=0.2)
+    keeper.start()
+    try:
+        first = redis.process
+        first.kill()  # as if it crashed
+        deadline = time.monotonic() + 20
+        while redis.process is first or not sidecars.answers("127.0.0.1", port):
+            assert time.monotonic() < deadline, "not started again"
+            time.sleep(0.2)
+    finally:
+        keeper.stop()
+        redis.stop()
+    said = capsys.readouterr().err
+    assert "the private Redis exited with code -9; starting it again in 1 s" in said
+    assert "the private Redis is running again" in said
+
+
 @pytest.mark.parametrize("flags", [["--dashboard"], ["--high-throughput"]],
                          ids=["default+dashboard", "high-throughput"])
 def test_paleon_serve_runs_the_embedded_default(tmp_path, flags):

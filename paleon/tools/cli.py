@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -28,9 +29,9 @@ HIGH_THROUGHPUT_ENV = {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "1", "RAY_SERVE_ENABLE_
 DEFAULT_CONFIG = ROOT / "serve_config.yaml"
 
 
-def _ensure_services(settings: Settings, started: list) -> dict[str, str]:
+def _ensure_services(settings: Settings, started: list[sidecars.Sidecar]) -> dict[str, str]:
     """Start a private redis-server / milvus-lite server where the configured URL is silent;
-    each process started is appended to `started` at once, so a later failure can stop it."""
+    each one started is appended to `started` at once, so a later failure can stop it."""
     wanted = [
         ("Redis", "REDIS_URL", settings.redis_url, 6379,
          lambda port: sidecars.start_redis(settings.data_dir / "redis", port)),
@@ -43,21 +44,29 @@ def _ensure_services(settings: Settings, started: list) -> dict[str, str]:
             continue
         if host not in ("127.0.0.1", "localhost"):
             raise sidecars.SidecarError(f"{name} at {host}:{port} ({variable}) does not answer.")
-        started.append(start(port))
+        started.append(sidecars.Sidecar(name, partial(start, port)))
         print(f"started a private {name} on 127.0.0.1:{port} (data in {settings.data_dir})")
     return {"REDIS_URL": settings.redis_url, "MILVUS_URI": settings.milvus_uri,
             "DATA_DIR": str(settings.data_dir.resolve())}
 
 
 @contextmanager
-def _services(settings: Settings) -> Iterator[dict[str, str]]:
-    """Redis and Milvus for the duration of a command: what had to be started is stopped."""
-    started: list = []
+def _services(settings: Settings, keep: bool = False) -> Iterator[dict[str, str]]:
+    """Redis and Milvus for the duration of a command: what had to be started is stopped;
+    with `keep`, started again whenever it exits meanwhile (sidecars.Keeper)."""
+    started: list[sidecars.Sidecar] = []
+    keeper = None
     try:
-        yield _ensure_services(settings, started)
+        env = _ensure_services(settings, started)
+        if keep and started:
+            keeper = sidecars.Keeper(started)
+            keeper.start()
+        yield env
     finally:
-        for process in reversed(started):
-            sidecars.stop(process)
+        if keeper is not None:
+            keeper.stop()
+        for sidecar in reversed(started):
+            sidecar.stop()
 
 
 def _local_secrets(data_dir: Path) -> dict[str, str]:
@@ -79,7 +88,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     os.environ.setdefault("ENVIRONMENT", "development")
     settings = Settings()
     try:
-        with _services(settings) as env:
+        with _services(settings, keep=True) as env:
             return _serve_run(args, settings, env)
     except sidecars.SidecarError as exc:
         print(f"paleon: {exc}", file=sys.stderr)

@@ -4,7 +4,9 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 from urllib.parse import urlparse
@@ -91,3 +93,61 @@ def stop(process: subprocess.Popen | None, timeout: float = 10) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+class Sidecar:
+    """One private service process, which `Keeper` can start again when it exits."""
+
+    def __init__(self, name: str, start: Callable[[], subprocess.Popen]):
+        self.name = name
+        self._start = start
+        self.process = start()
+        self.started_at = time.monotonic()
+
+    def restart(self) -> None:
+        self.process = self._start()
+        self.started_at = time.monotonic()
+
+    def stop(self) -> None:
+        stop(self.process)
+
+
+class Keeper(threading.Thread):
+    """Starts a sidecar again when it exits while the service runs (`paleon serve`): after
+    1 s, then doubling up to `max_backoff_s` while it keeps failing; the backoff resets once
+    a process has run for a minute. Every exit and restart is printed."""
+
+    def __init__(self, sidecars: list[Sidecar], max_backoff_s: float = 30.0,
+                 interval_s: float = 1.0):
+        super().__init__(name="paleon-sidecar-keeper", daemon=True)
+        self.sidecars = sidecars
+        self.max_backoff_s = max_backoff_s
+        self.interval_s = interval_s
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        backoff = {id(sidecar): 1.0 for sidecar in self.sidecars}
+        while not self.stopping.wait(self.interval_s):
+            for sidecar in self.sidecars:
+                code = sidecar.process.poll()
+                if code is None:
+                    if time.monotonic() - sidecar.started_at > 60:
+                        backoff[id(sidecar)] = 1.0
+                    continue
+                wait = backoff[id(sidecar)]
+                print(f"paleon: the private {sidecar.name} exited with code {code}; "
+                      f"starting it again in {wait:.0f} s", file=sys.stderr, flush=True)
+                if self.stopping.wait(wait):
+                    return
+                backoff[id(sidecar)] = min(wait * 2, self.max_backoff_s)
+                try:
+                    sidecar.restart()
+                except SidecarError as exc:
+                    print(f"paleon: {exc}", file=sys.stderr, flush=True)
+                    continue
+                print(f"paleon: the private {sidecar.name} is running again",
+                      file=sys.stderr, flush=True)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.join(timeout=5)
