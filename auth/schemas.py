@@ -1,17 +1,34 @@
 """Request and response bodies of the /auth routes (the integration guide's names)."""
 
-from datetime import datetime
-from typing import Literal
+from datetime import UTC, datetime
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field
+
+from auth.passwords import MAX_BYTES, MIN_LENGTH
 
 Username = Field(min_length=3, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")
+
+
+def _utc(moment: datetime) -> datetime:
+    """SQLite hands timestamps back without their zone; every one the API returns is UTC
+    with an offset (RFC 3339), so a client never reads one as local time."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+UTCDateTime = Annotated[datetime, AfterValidator(_utc)]
 
 
 class RegisterRequest(BaseModel):
     email: EmailStr
     username: str = Username
-    password: str = Field(min_length=1, max_length=1024)
+    # The policy (auth/passwords.check_policy) answers 400 with its reason; the schema
+    # states it, so that generated clients can check before sending.
+    password: str = Field(min_length=1, max_length=1024, json_schema_extra={
+        "minLength": MIN_LENGTH, "maxLength": MAX_BYTES,
+        "description": f"At least {MIN_LENGTH} characters and 4 different ones, at most "
+                       f"{MAX_BYTES} bytes in UTF-8 (bcrypt's limit), not the email or the "
+                       "username."})
 
 
 class LoginRequest(BaseModel):
@@ -27,7 +44,7 @@ class UserResponse(BaseModel):
     username: str
     tier: str
     provider: str
-    created_at: datetime
+    created_at: UTCDateTime
     display_name: str | None = None  # from Google sign-in
     avatar_url: str | None = None
 
@@ -58,9 +75,9 @@ class APIKeyInfo(BaseModel):
     id: str
     name: str
     prefix: str  # the key's first characters, to tell keys apart
-    created_at: datetime
-    last_used_at: datetime | None = None
-    revoked_at: datetime | None = None
+    created_at: UTCDateTime
+    last_used_at: UTCDateTime | None = None
+    revoked_at: UTCDateTime | None = None
 
 
 class APIKeyResponse(APIKeyInfo):

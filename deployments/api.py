@@ -9,7 +9,7 @@ import paleon
 from auth.deps import identify
 from auth.key_routes import router as key_router
 from auth.routes import router as auth_router
-from deployments import http_errors
+from deployments import http_errors, openapi
 from deployments.knowledge_routes import router as knowledge_router
 from deployments.metrics_routes import router as metrics_router
 from deployments.middleware import BodyLimit, PreAuth
@@ -32,6 +32,7 @@ def build_api(services: Services) -> FastAPI:
     for router in (auth_router, key_router, job_router, knowledge_router, metrics_router):
         app.include_router(router)
     http_errors.add_handlers(app)
+    app.openapi = partial(openapi.document, app)  # type: ignore[method-assign]
     # Outermost last: CORS headers go on every answer, even a 401 or 413 from the checks
     # inside.
     app.add_middleware(BodyLimit, max_bytes=services.settings.json_body_bytes,
