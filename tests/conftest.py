@@ -74,6 +74,9 @@ def settings(workdir, redis_server, milvus_server, supabase) -> dict:
         # The suite registers hundreds of users from one address; test_login_throttle.py
         # tests the limit itself.
         "registrations_per_address": 100_000,
+        # Likewise failed logins from the one test-client address (the fuzzer makes many);
+        # the per-address limit has a test of its own with its own limits.
+        "login_failures_per_address": 100_000,
     }
 
 

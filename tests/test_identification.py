@@ -29,15 +29,17 @@ def test_ingest_is_idempotent(ingested):
 
 def test_ingest_right_after_a_restart_loads_the_collection_first(settings, ingested, client,
                                                                   pro_user):
-    from pymilvus import MilvusClient
+    from rag.specimens import COLLECTION, connect
 
     # A restarted Milvus holds the collection released; ingest and search must load it.
-    MilvusClient(uri=settings["milvus_uri"]).release_collection("specimens")
+    milvus = connect(settings["milvus_uri"])
+    milvus.release_collection(COLLECTION)
     env = {"MILVUS_URI": settings["milvus_uri"], "REDIS_URL": settings["redis_url"]}
     again = run_cli("ingest", str(ingested[2]), env=env)
     assert again.returncode == 0, again.stderr
     assert "already present 100" in again.stdout
-    MilvusClient(uri=settings["milvus_uri"]).release_collection("specimens")
+    milvus.release_collection(COLLECTION)
+    milvus.close()
     coral = gallery.held_out("tabulate_corals", 1)[0]
     job_id = client.post("/classify-async/", headers=pro_user["headers"],
                          files=[photo(data=coral)]).json()["job_id"]

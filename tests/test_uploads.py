@@ -110,3 +110,36 @@ def test_a_large_jpeg_decodes_at_the_dct_scale_nearest_the_stored_size():
     png = encode(Image.new("RGB", (4000, 3000), "gray"), "PNG")  # no DCT scales: resized
     with Image.open(io.BytesIO(normalise("scan.png", "image/png", png, limits))) as image:
         assert image.size == (1024, 768)
+
+
+def _with_metadata(fmt: str) -> bytes:
+    """A photo carrying every kind of ancillary data its format can hold."""
+    from PIL import ImageCms, PngImagePlugin
+
+    image = Image.new("RGB", (64, 48), "orange")
+    exif = Image.Exif()
+    exif.get_ifd(0x8825)[2] = (51.0, 30.0, 0.0)  # GPSLatitude
+    xmp = b'<x:xmpmeta xmlns:x="adobe:ns:meta/">GPS 51.5N</x:xmpmeta>'
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    if fmt == "JPEG":
+        return encode(image, fmt, exif=exif, xmp=xmp, icc_profile=icc,
+                      comment=b"found at 51.5N 0.1W")
+    if fmt == "PNG":
+        text = PngImagePlugin.PngInfo()
+        text.add_text("Comment", "found at 51.5N 0.1W")  # tEXt
+        text.add_itxt("Location", "51.5N 0.1W")  # iTXt
+        text.add_text("Note", "51.5N " * 50, zip=True)  # zTXt
+        return encode(image, fmt, pnginfo=text, exif=exif, icc_profile=icc)
+    return encode(image, fmt, exif=exif, xmp=xmp, icc_profile=icc)
+
+
+@pytest.mark.parametrize("fmt,kind", FORMATS_AND_TYPES)
+def test_no_ancillary_data_survives_normalisation(fmt, kind):
+    data = _with_metadata(fmt)
+    assert b"51.5N" in data  # the test photo does carry it
+    stored = normalise("meta", kind, data, LIMITS)
+    with Image.open(io.BytesIO(stored)) as image:
+        assert not image.getexif()
+        assert set(image.info) <= {"jfif", "jfif_version", "jfif_unit", "jfif_density"}
+    for marker in (b"51.5N", b"xmpmeta", b"Exif", b"ICC_PROFILE"):
+        assert marker not in stored
