@@ -20,6 +20,8 @@ FLAT_NAMES: dict[str, tuple[str, str]] = {
     "job_pending_timeout_s": ("jobs", "pending_timeout_s"),
     "job_processing_timeout_s": ("jobs", "processing_timeout_s"),
     "job_max_attempts": ("jobs", "max_attempts"),
+    "job_unavailable_retry_s": ("jobs", "unavailable_retry_s"),
+    "job_max_hand_backs": ("jobs", "max_hand_backs"),
     "result_ttl_s": ("jobs", "result_ttl_s"),
     "reaper_interval_s": ("jobs", "reaper_interval_s"),
     "job_task_cpus": ("jobs", "task_cpus"),

@@ -45,6 +45,11 @@ class JobSettings(_Group):
     pending_timeout_s: float = Field(default=120.0, gt=0)
     processing_timeout_s: float = Field(default=60.0, gt=0)
     max_attempts: int = Field(default=3, ge=1)
+    # An attempt that found a deployment unavailable (a replica died or is restarting) is
+    # retried this much later and does not count against max_attempts, up to
+    # max_hand_backs times (≈ 10 minutes of outage at the defaults).
+    unavailable_retry_s: float = Field(default=5.0, gt=0)
+    max_hand_backs: int = Field(default=100, ge=1)
     result_ttl_s: int = Field(default=7 * 24 * 3600, ge=60)
     reaper_interval_s: float = Field(default=2.0, gt=0)
     # CPU a job task reserves: it mostly waits on the deployments, but the reservation bounds

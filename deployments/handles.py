@@ -1,9 +1,36 @@
-"""The deployments as the rest of Paleon sees them: typed methods over Serve handles."""
+"""The deployments as the rest of Paleon sees them: typed methods over Serve handles.
+
+A deployment that cannot answer right now (its replica died or is restarting, or it sheds
+load) surfaces as paleon.errors.ServiceUnavailable: a job postpones its attempt without
+counting it (jobs/runner.py), a request answers 503."""
+
+from collections.abc import Awaitable
+from typing import TypeVar
 
 import numpy as np
+from ray.exceptions import ActorUnavailableError, RayActorError
+from ray.serve.exceptions import (
+    BackPressureError,
+    DeploymentUnavailableError,
+    ReplicaUnavailableError,
+)
 from ray.serve.handle import DeploymentHandle
 
+from paleon.errors import ServiceUnavailable
 from rag.records import Embedding, Hit
+
+T = TypeVar("T")
+UNAVAILABLE = (RayActorError, ActorUnavailableError, BackPressureError,
+               DeploymentUnavailableError, ReplicaUnavailableError)
+
+
+async def _answer(deployment: str, call: Awaitable[T]) -> T:
+    try:
+        return await call
+    except UNAVAILABLE as exc:
+        raise ServiceUnavailable(
+            f"The {deployment} is unavailable ({type(exc).__name__}); try again shortly."
+        ) from exc
 
 
 class ClassifierHandle:
@@ -11,7 +38,7 @@ class ClassifierHandle:
         self.handle = handle
 
     async def embed(self, image: bytes) -> Embedding:
-        embedding: Embedding = await self.handle.embed.remote(image)
+        embedding: Embedding = await _answer("classifier", self.handle.embed.remote(image))
         return embedding
 
 
@@ -20,17 +47,19 @@ class RetrieverHandle:
         self.handle = handle
 
     async def search(self, vectors: list[np.ndarray], k: int) -> list[list[Hit]]:
-        hits: list[list[Hit]] = await self.handle.search.remote(vectors, k)
+        hits: list[list[Hit]] = await _answer("retriever", self.handle.search.remote(vectors, k))
         return hits
 
     async def knowledge_documents(self, ids: list[str]) -> list[dict]:
-        documents: list[dict] = await self.handle.knowledge_documents.remote(ids)
+        documents: list[dict] = await _answer("retriever",
+                                              self.handle.knowledge_documents.remote(ids))
         return documents
 
     async def knowledge_search(self, text: str, k: int) -> list[dict]:
-        hits: list[dict] = await self.handle.knowledge_search.remote(text, k)
+        hits: list[dict] = await _answer("retriever",
+                                         self.handle.knowledge_search.remote(text, k))
         return hits
 
     async def ping(self) -> dict:
-        answer: dict = await self.handle.ping.remote()
+        answer: dict = await _answer("retriever", self.handle.ping.remote())
         return answer

@@ -80,7 +80,8 @@ end
 local attempt = tonumber(redis.call('HGET', KEYS[1], 'attempt'))
 -- Attempts handed back by a replica going away are not the job's fault: they don't count.
 local handed_back = tonumber(redis.call('HGET', KEYS[1], 'handed_back') or '0')
-if attempt - handed_back >= tonumber(ARGV[3]) then
+-- ... up to a bound (ARGV[6]), so a deployment that never comes back fails the job.
+if attempt - handed_back >= tonumber(ARGV[3]) or handed_back >= tonumber(ARGV[6]) then
   local reason = redis.call('HGET', KEYS[1], 'last_error')
   if not reason then
     reason = 'the worker running this job stopped responding'
@@ -107,10 +108,9 @@ _HAND_BACK = """
 local status = redis.call('HGET', KEYS[1], 'status')
 if redis.call('HGET', KEYS[1], 'attempt') ~= ARGV[2] then return 0 end
 if status ~= 'pending' and status ~= 'processing' then return 0 end
-redis.call('HSET', KEYS[1], 'last_error', 'the replica running it shut down',
-           'updated_at', ARGV[3])
+redis.call('HSET', KEYS[1], 'last_error', ARGV[4], 'updated_at', ARGV[3])
 redis.call('HINCRBY', KEYS[1], 'handed_back', 1)
-redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1])
 return 1
 """
 
@@ -169,16 +169,19 @@ class JobScripts:
             args=[job_id, attempt, now, error, ttl_s]))
 
     async def reap(self, job_id: str, *, now: float, max_attempts: int,
-                   pending_deadline: float, ttl_s: int) -> int:
+                   pending_deadline: float, ttl_s: int, max_hand_backs: int) -> int:
         """An overdue job: the new attempt when retried, 0 when failed, -1 when there is
         nothing to do (not overdue, finished, or another replica got there first)."""
         k = JobKeys.of(job_id)
         return int(await self._reap(
             keys=[k.job, k.deadlines, k.images, k.queued, k.totals],
-            args=[job_id, now, max_attempts, pending_deadline, ttl_s]))
+            args=[job_id, now, max_attempts, pending_deadline, ttl_s, max_hand_backs]))
 
-    async def hand_back(self, job_id: str, *, attempt: int, now: float) -> bool:
-        """A replica going away hands back an attempt it launched: overdue now, so any
-        replica's reaper retries it at once, and it does not count against max_attempts."""
+    async def hand_back(self, job_id: str, *, attempt: int, now: float, reason: str,
+                        due: float) -> bool:
+        """An attempt that was not the job's fault (the replica that launched it going
+        away, a deployment restarting) is handed back: due again at `due`, for any
+        replica's reaper, and it does not count against max_attempts."""
         k = JobKeys.of(job_id)
-        return bool(await self._hand_back(keys=[k.job, k.deadlines], args=[job_id, attempt, now]))
+        return bool(await self._hand_back(keys=[k.job, k.deadlines],
+                                          args=[job_id, attempt, now, reason, due]))

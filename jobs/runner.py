@@ -17,7 +17,7 @@ from configs import JobTaskSettings
 from jobs import uploads
 from jobs.store import JobStore
 from paleon import logs
-from paleon.errors import InvalidRequest
+from paleon.errors import InvalidRequest, ServiceUnavailable
 from rag import pipeline
 from rag.knowledge import KnowledgeBase
 from rag.records import Embedding, Hit
@@ -84,6 +84,13 @@ class JobRunner:
             # Bounded like the claim's deadline: a stuck attempt frees its worker and cancels
             # its queued deployment requests instead of adding load when the reaper retries.
             result = await asyncio.wait_for(self._identify(job_id, attempt, started), limit_s)
+        except ServiceUnavailable as exc:  # a deployment restarting: not the job's fault
+            log.warning("job %s attempt %d postponed: %s", job_id, attempt, exc.detail,
+                        extra=context)
+            await self.store.hand_back(job_id, attempt, "a deployment was unavailable",
+                                       self.settings.jobs.unavailable_retry_s)
+            self.metrics.finished("postponed", time.perf_counter() - started)
+            return
         except InvalidRequest as exc:  # a photo that passed inspection but does not decode
             log.info("job %s refused: %s", job_id, exc, extra=context)
             await self.store.refuse(job_id, attempt, str(exc))

@@ -107,8 +107,12 @@ class JobStore:
         return await self.scripts.give_up(job_id, attempt=attempt, now=time.time(),
                                           error=error[:500])
 
-    async def hand_back(self, job_id: str, attempt: int) -> bool:
-        return await self.scripts.hand_back(job_id, attempt=attempt, now=time.time())
+    async def hand_back(self, job_id: str, attempt: int,
+                        reason: str = "the replica running it shut down",
+                        delay_s: float = 0.0) -> bool:
+        now = time.time()
+        return await self.scripts.hand_back(job_id, attempt=attempt, now=now,
+                                            reason=reason[:500], due=now + delay_s)
 
     async def overdue(self, limit: int = 100) -> list[str]:
         due = _bytes_list(await self.redis.zrangebyscore(DEADLINES, "-inf", time.time(),
@@ -121,7 +125,7 @@ class JobStore:
         return await self.scripts.reap(
             job_id, now=now, max_attempts=self.settings.max_attempts,
             pending_deadline=now + self.settings.pending_timeout_s,
-            ttl_s=self.settings.result_ttl_s)
+            ttl_s=self.settings.result_ttl_s, max_hand_backs=self.settings.max_hand_backs)
 
     async def snapshot(self) -> dict:
         """The global view for /metrics: the same numbers whichever replica asks."""

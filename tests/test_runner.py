@@ -171,3 +171,33 @@ def test_a_photo_that_does_not_decode_fails_the_job_at_once(unit_redis_url):
     assert record.status == "failed" and images == []  # no retry, and the photos are gone
     assert record.error.startswith("File 'photo 2' is not a valid JPEG image")
     assert events[-1] == ("failed", True)
+
+
+def test_a_deployment_restarting_postpones_the_attempt_without_counting_it(unit_redis_url):
+    from jobs.keys import DEADLINES
+    from paleon.errors import ServiceUnavailable
+
+    class Restarting(StandInClassifier):
+        async def embed(self, image):
+            raise ServiceUnavailable("The classifier is unavailable (ActorDiedError).")
+
+    async def scenario():
+        redis, store, runner, metrics = runner_for(unit_redis_url, StandInRetrieval(),
+                                                   Restarting(), max_attempts=1,
+                                                   unavailable_retry_s=30)
+        job = await store.create("gina", [PHOTO], "req")
+        await runner.run(job.job_id, 1)
+        record = await store.get(job.job_id)
+        due = await redis.zscore(DEADLINES, job.job_id)
+        retried = await store.retry_or_fail(job.job_id)  # not due yet: nothing happens
+        await redis.zadd(DEADLINES, {job.job_id: 0})  # once due: attempt 2, not a failure
+        again = await store.retry_or_fail(job.job_id)
+        await redis.aclose()
+        return record, due - record.updated_at, retried, again, metrics.events
+
+    record, wait, retried, again, events = asyncio.run(scenario())
+    assert record.status == "processing" and record.handed_back == 1
+    assert record.last_error == "a deployment was unavailable"
+    assert 29 < wait <= 30 and retried == -1
+    assert again == 2  # with max_attempts=1: the postponed attempt did not count
+    assert events[-1] == ("postponed", True)
