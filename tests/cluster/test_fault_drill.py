@@ -46,7 +46,8 @@ def _healthy(base: str, timeout_s: float) -> None:
 
 
 class Clients:
-    """Closed-loop clients: submit one photo, note the job when accepted, repeat."""
+    """Closed-loop clients, like the seed's front ends: submit one photo, poll it until it
+    ends, repeat. Every job accepted is noted; a job is done only once it completed."""
 
     def __init__(self, base: str, headers: dict):
         self.base, self.headers = base, headers
@@ -56,22 +57,31 @@ class Clients:
         self.photo = gallery.held_out("ammonoids", 1)[0]
         self.threads = [threading.Thread(target=self.run, daemon=True) for _ in range(CLIENTS)]
 
+    def _call(self, http: httpx.Client, method: str, path: str, **kwargs) -> httpx.Response | None:
+        try:
+            answer = http.request(method, path, headers=self.headers, **kwargs)
+        except httpx.HTTPError:
+            self.statuses["connection error"] += 1
+            return None
+        self.statuses[answer.status_code] += 1
+        return answer
+
     def run(self) -> None:
         with httpx.Client(base_url=self.base, timeout=30) as http:
             while not self.stop.is_set():
                 files = [("image_files", ("a.jpg", self.photo, "image/jpeg"))]
-                try:
-                    answer = http.post("/classify-async/", headers=self.headers, files=files)
-                except httpx.HTTPError:
-                    self.statuses["connection error"] += 1
-                    time.sleep(0.5)
+                answer = self._call(http, "POST", "/classify-async/", files=files)
+                if answer is None or answer.status_code != 200:
+                    time.sleep(1)
                     continue
-                self.statuses[answer.status_code] += 1
-                if answer.status_code == 200:
-                    self.accepted.append(answer.json()["job_id"])
-                else:
-                    time.sleep(0.5)
-                time.sleep(0.2)
+                job_id = answer.json()["job_id"]
+                self.accepted.append(job_id)
+                while not self.stop.is_set():
+                    time.sleep(1)
+                    polled = self._call(http, "GET", f"/result/{job_id}")
+                    if polled is not None and polled.status_code == 200 and \
+                            polled.json()["status"] in ("completed", "failed"):
+                        break
 
 
 def test_nothing_accepted_is_lost_and_nothing_is_500(tmp_path):
