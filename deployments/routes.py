@@ -103,7 +103,8 @@ async def result(
     job_id: Annotated[str, Path(max_length=64)], state: ServicesDep, caller: Caller
 ) -> Response:
     job = await _own_job(state, caller.user.id, job_id)
-    return Response(orjson.dumps(job_body(job)), media_type="application/json")
+    queue = await state.jobs.queue_view(job)  # nothing to read once the job has ended
+    return Response(orjson.dumps(job_body(job, queue)), media_type="application/json")
 
 
 @router.get("/jobs", response_model=list[JobResponse])

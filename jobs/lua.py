@@ -3,7 +3,7 @@ that builds its KEYS and ARGV by name."""
 
 from redis.asyncio import Redis
 
-from jobs.keys import JobKeys
+from jobs.keys import RATE_WINDOW_S, JobKeys
 
 _CLAIM = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
@@ -28,6 +28,11 @@ redis.call('ZREM', KEYS[4], ARGV[1])
 redis.call('DEL', KEYS[3])
 redis.call('EXPIRE', KEYS[1], ARGV[5])
 redis.call('HINCRBY', KEYS[5], 'completed', 1)
+-- The recent rate and a moving average of processing time, for queue estimates.
+redis.call('ZADD', KEYS[6], ARGV[3], ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', tonumber(ARGV[3]) - tonumber(ARGV[7]))
+local mean = tonumber(redis.call('HGET', KEYS[5], 'processing_mean_s') or ARGV[6])
+redis.call('HSET', KEYS[5], 'processing_mean_s', 0.9 * mean + 0.1 * tonumber(ARGV[6]))
 return 1
 """
 
@@ -142,8 +147,8 @@ class JobScripts:
         """processing → completed with its result; the photos are deleted."""
         k = JobKeys.of(job_id)
         done = await self._finish(
-            keys=[k.job, k.deadlines, k.images, k.queued, k.totals],
-            args=[job_id, attempt, now, result, ttl_s, processing_time])
+            keys=[k.job, k.deadlines, k.images, k.queued, k.totals, k.completions],
+            args=[job_id, attempt, now, result, ttl_s, processing_time, RATE_WINDOW_S])
         return bool(done)
 
     async def give_up(self, job_id: str, *, attempt: int, now: float, error: str) -> bool:

@@ -7,6 +7,15 @@ from pydantic import BaseModel
 JobStatus = Literal["pending", "processing", "completed", "failed"]
 
 
+class QueueView(BaseModel):
+    """Where an unfinished job stands: its place in the shared queue and estimates from
+    the recent completion rate (None while there is nothing to go by)."""
+
+    queue_position: int | None = None  # pending: jobs ahead of it, 0 = next
+    estimated_start_s: float | None = None  # pending
+    estimated_completion_s: float | None = None  # pending or processing
+
+
 class JobRecord(BaseModel):
     job_id: str
     user_id: str
