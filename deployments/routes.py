@@ -16,7 +16,7 @@ from jobs import uploads
 from jobs.quota import QuotaState
 from jobs.record import JobRecord
 from paleon import logs
-from paleon.errors import Forbidden, JobNotFound, PaleonError, QuotaExceeded
+from paleon.errors import Conflict, Forbidden, JobNotFound, PaleonError, QuotaExceeded
 
 router = APIRouter(tags=["jobs"])
 log = logging.getLogger("paleon.jobs")
@@ -114,6 +114,31 @@ async def list_jobs(
     jobs = await state.jobs.list_for_user(caller.user.id, limit)
     return Response(orjson.dumps([job_body(job) for job in jobs]),
                     media_type="application/json")
+
+
+@router.post("/jobs/{job_id}/cancel", response_model=JobResponse)
+async def cancel(
+    job_id: Annotated[str, Path(max_length=64)], state: ServicesDep, caller: Caller
+) -> Response:
+    """Cancel a pending or processing job: a pending job never starts and its quota is
+    given back (the X-RateLimit-* headers say so); a processing job's result is discarded
+    when its attempt ends. A finished job: 409 with its status."""
+    user = caller.user
+    job = await _own_job(state, user.id, job_id)
+    outcome = await state.jobs.cancel(job_id)
+    if outcome is None:
+        raise JobNotFound(f"No job {job_id!r}; results are kept for a limited time.")
+    canceled, was = outcome
+    if not canceled:
+        raise Conflict(f"Job {job_id!r} is already {was}; only a pending or processing job "
+                       "can be canceled.", status=was)
+    headers = {}
+    if was == "pending":  # it never started: the job is given back
+        headers = (await state.quota.refund_job(user.id, user.tier, job.created_at)).headers()
+    log.info("job %s canceled while %s", job_id, was, extra=logs.fields(job_id=job_id))
+    job = await state.jobs.get(job_id) or job
+    return Response(orjson.dumps(job_body(job)), media_type="application/json",
+                    headers=headers)
 
 
 @router.get("/health", response_model=Health, responses={503: {"model": Health}})

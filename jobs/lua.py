@@ -73,11 +73,25 @@ redis.call('HINCRBY', KEYS[5], 'failed', 1)
 return 1
 """
 
+_CANCEL = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return false end
+if status ~= 'pending' and status ~= 'processing' then return {0, status} end
+redis.call('HSET', KEYS[1], 'status', 'canceled', 'completed_at', ARGV[2],
+           'updated_at', ARGV[2])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[4], ARGV[1])
+redis.call('DEL', KEYS[3])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('HINCRBY', KEYS[5], 'canceled', 1)
+return {1, status}
+"""
+
 _REAP = """
 local score = redis.call('ZSCORE', KEYS[2], ARGV[1])
 if not score or tonumber(score) > tonumber(ARGV[2]) then return -1 end
 local status = redis.call('HGET', KEYS[1], 'status')
-if not status or status == 'completed' or status == 'failed' then
+if not status or status == 'completed' or status == 'failed' or status == 'canceled' then
   redis.call('ZREM', KEYS[2], ARGV[1])
   redis.call('ZREM', KEYS[4], ARGV[1])
   return -1
@@ -132,6 +146,7 @@ class JobScripts:
         self._reap = redis.register_script(_REAP)
         self._normalised = redis.register_script(_NORMALISED)
         self._refuse = redis.register_script(_REFUSE)
+        self._cancel = redis.register_script(_CANCEL)
         self._hand_back = redis.register_script(_HAND_BACK)
 
     async def claim(self, job_id: str, *, attempt: int, now: float, deadline: float,
@@ -172,6 +187,18 @@ class JobScripts:
         return bool(await self._refuse(
             keys=[k.job, k.deadlines, k.images, k.queued, k.totals],
             args=[job_id, attempt, now, error, ttl_s]))
+
+    async def cancel(self, job_id: str, *, now: float, ttl_s: int) -> tuple[bool, str] | None:
+        """pending or processing → canceled (the photos deleted; a running attempt's result
+        will find the job no longer its own). (whether it was canceled now, the status it
+        had), or None when there is no such job."""
+        k = JobKeys.of(job_id)
+        answer = await self._cancel(keys=[k.job, k.deadlines, k.images, k.queued, k.totals],
+                                    args=[job_id, now, ttl_s])
+        if answer is None:
+            return None
+        canceled, status = answer
+        return bool(canceled), status.decode() if isinstance(status, bytes) else str(status)
 
     async def reap(self, job_id: str, *, now: float, max_attempts: int,
                    pending_deadline: float, ttl_s: int, max_hand_backs: int) -> int:

@@ -4,7 +4,8 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-JobStatus = Literal["pending", "processing", "completed", "failed"]
+JobStatus = Literal["pending", "processing", "completed", "failed", "canceled"]
+TERMINAL = ("completed", "failed", "canceled")
 
 
 class QueueView(BaseModel):

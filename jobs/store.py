@@ -134,6 +134,11 @@ class JobStore:
                                          result=result, ttl_s=self.settings.result_ttl_s,
                                          processing_time=round(seconds, 4))
 
+    async def cancel(self, job_id: str) -> tuple[bool, str] | None:
+        """(canceled now, the status it had before) or None for no such job."""
+        return await self.scripts.cancel(job_id, now=time.time(),
+                                         ttl_s=self.settings.result_ttl_s)
+
     async def give_up(self, job_id: str, attempt: int, error: str) -> bool:
         return await self.scripts.give_up(job_id, attempt=attempt, now=time.time(),
                                           error=error[:500])
