@@ -3,6 +3,7 @@ that builds its KEYS and ARGV by name."""
 
 from redis.asyncio import Redis
 
+from jobs.events import CHANNEL
 from jobs.keys import RATE_WINDOW_S, JobKeys
 
 _CLAIM = """
@@ -14,6 +15,7 @@ redis.call('HSET', KEYS[1], 'status', 'processing', 'started_at', ARGV[3],
            'updated_at', ARGV[3], 'worker_pid', ARGV[5])
 redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('PUBLISH', '{CHANNEL}', ARGV[1])
 return redis.call('HGET', KEYS[1], 'created_at')
 """
 
@@ -33,6 +35,7 @@ redis.call('ZADD', KEYS[6], ARGV[3], ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', tonumber(ARGV[3]) - tonumber(ARGV[7]))
 local mean = tonumber(redis.call('HGET', KEYS[5], 'processing_mean_s') or ARGV[6])
 redis.call('HSET', KEYS[5], 'processing_mean_s', 0.9 * mean + 0.1 * tonumber(ARGV[6]))
+redis.call('PUBLISH', '{CHANNEL}', ARGV[1])
 return 1
 """
 
@@ -70,6 +73,7 @@ redis.call('ZREM', KEYS[4], ARGV[1])
 redis.call('DEL', KEYS[3])
 redis.call('EXPIRE', KEYS[1], ARGV[5])
 redis.call('HINCRBY', KEYS[5], 'failed', 1)
+redis.call('PUBLISH', '{CHANNEL}', ARGV[1])
 return 1
 """
 
@@ -84,6 +88,7 @@ redis.call('ZREM', KEYS[4], ARGV[1])
 redis.call('DEL', KEYS[3])
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 redis.call('HINCRBY', KEYS[5], 'canceled', 1)
+redis.call('PUBLISH', '{CHANNEL}', ARGV[1])
 return {1, status}
 """
 
@@ -113,6 +118,7 @@ if attempt - handed_back >= tonumber(ARGV[3]) or handed_back >= tonumber(ARGV[6]
   redis.call('DEL', KEYS[3])
   redis.call('EXPIRE', KEYS[1], ARGV[5])
   redis.call('HINCRBY', KEYS[5], 'failed', 1)
+  redis.call('PUBLISH', '{CHANNEL}', ARGV[1])
   return 0
 end
 redis.call('HSET', KEYS[1], 'status', 'pending', 'attempt', attempt + 1, 'updated_at', ARGV[2])
@@ -120,6 +126,7 @@ redis.call('HDEL', KEYS[1], 'worker_pid')
 redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
 -- Pending again: back in the queue (claimed jobs left it).
 redis.call('ZADD', KEYS[4], 'NX', ARGV[2], ARGV[1])
+redis.call('PUBLISH', '{CHANNEL}', ARGV[1])
 return attempt + 1
 """
 
@@ -134,20 +141,25 @@ return 1
 """
 
 
+def _published(script: str) -> str:
+    """The script with the job events channel (jobs/events.py) in place."""
+    return script.replace("{CHANNEL}", CHANNEL)
+
+
 class JobScripts:
     """The transitions of one job: pending → processing → completed, or back to pending
     (retry) or failed when overdue. Every step checks the attempt, so a late or duplicate
     worker changes nothing."""
 
     def __init__(self, redis: Redis):
-        self._claim = redis.register_script(_CLAIM)
-        self._finish = redis.register_script(_FINISH)
-        self._give_up = redis.register_script(_GIVE_UP)
-        self._reap = redis.register_script(_REAP)
-        self._normalised = redis.register_script(_NORMALISED)
-        self._refuse = redis.register_script(_REFUSE)
-        self._cancel = redis.register_script(_CANCEL)
-        self._hand_back = redis.register_script(_HAND_BACK)
+        self._claim = redis.register_script(_published(_CLAIM))
+        self._finish = redis.register_script(_published(_FINISH))
+        self._give_up = redis.register_script(_published(_GIVE_UP))
+        self._reap = redis.register_script(_published(_REAP))
+        self._normalised = redis.register_script(_published(_NORMALISED))
+        self._refuse = redis.register_script(_published(_REFUSE))
+        self._cancel = redis.register_script(_published(_CANCEL))
+        self._hand_back = redis.register_script(_published(_HAND_BACK))
 
     async def claim(self, job_id: str, *, attempt: int, now: float, deadline: float,
                     worker_pid: int) -> float | None:
