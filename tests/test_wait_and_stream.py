@@ -1,5 +1,6 @@
 """Long-poll (`Prefer: wait=N`) and the live stream (`GET /result/{id}/events`)."""
 
+import json
 import threading
 import time
 
@@ -62,7 +63,7 @@ def test_the_stream_sends_each_change_and_ends(api, user, held):
         assert stream.headers["content-type"].startswith("text/event-stream")
         for line in stream.iter_lines():
             if line.startswith("data: "):
-                events.append(__import__("json").loads(line[6:])["status"])
+                events.append(json.loads(line[6:])["status"])
             elif line.startswith("id: "):
                 ids.append(line[4:])
     assert events == ["pending", "processing", "canceled"]
