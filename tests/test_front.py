@@ -57,7 +57,7 @@ def _serve(port: int, handler: type[BaseHTTPRequestHandler]) -> ThreadingHTTPSer
 
 @pytest.fixture
 def running(tmp_path):
-    plan = front.plan("127.0.0.1", sidecars.free_port(), lowest_direct_port=46000)
+    plan = front.plan("127.0.0.1", sidecars.free_port(), lowest_direct_port=25000)
     replica = _serve(plan.direct_ports.start + 3, Replica)
     process = front.start(plan, tmp_path)
     time.sleep(1.5)  # the first round of health checks
@@ -99,7 +99,7 @@ async def _whoami(scope, receive, send):
     ("127.0.0.2", "198.51.100.4"),  # a proxy the operator trusts passes its client on
 ])
 def test_the_replica_sees_the_address_the_trusted_chain_gives(tmp_path, trusted, expected):
-    plan = front.plan("127.0.0.1", sidecars.free_port(), lowest_direct_port=46100)
+    plan = front.plan("127.0.0.1", sidecars.free_port(), lowest_direct_port=25100)
     allowed = plan.serve_env(trusted)["FORWARDED_ALLOW_IPS"]
     server = uvicorn.Server(uvicorn.Config(_whoami, host="127.0.0.1",
                                            port=plan.direct_ports.start, log_level="error",
@@ -140,12 +140,16 @@ def test_every_socket_of_the_front_is_on_the_address_it_was_given(running):
 
 
 def test_the_plan_skips_ports_another_service_holds():
+    # Below the ephemeral range (32768+), where outgoing connections take ports at random.
     with closing(socket.socket()) as taken:
-        taken.bind(("127.0.0.1", 46905))
+        taken.bind(("127.0.0.1", 25905))
         taken.listen()
-        plan = front.plan("127.0.0.1", 8000, lowest_direct_port=46900)
-    assert plan.direct_ports == range(46908, 46908 + front.DIRECT_PORTS)
-    assert plan.serve_env()["RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT"] == "46915"
+        plan = front.plan("127.0.0.1", 8000, lowest_direct_port=25900)
+    assert 25905 not in plan.direct_ports and plan.direct_ports.start >= 25908
+    assert (plan.direct_ports.start - 25900) % front.DIRECT_PORTS == 0
+    assert len(plan.direct_ports) == front.DIRECT_PORTS
+    last = plan.direct_ports.stop - 1
+    assert plan.serve_env()["RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT"] == str(last)
 
 
 def test_the_configuration_is_valid_haproxy(tmp_path):
