@@ -27,7 +27,7 @@ class _Snapshot:
         yield now
         totals = CounterMetricFamily("paleon_jobs", "Jobs by outcome since Redis began.",
                                      labels=["status"])
-        for status in ("submitted", "completed", "failed"):
+        for status in ("submitted", "completed", "failed", "canceled"):
             totals.add_metric([status], self.snapshot["totals"].get(status, 0))
         yield totals
         yield GaugeMetricFamily("paleon_queue_depth", "Jobs waiting for a worker.",

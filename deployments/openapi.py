@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from deployments.schemas import RateLimit
+from jobs.record import JobStatus
 
 
 class FieldError(BaseModel):
@@ -24,6 +25,7 @@ class ErrorBody(BaseModel):
     detail: str
     errors: list[FieldError] | None = None  # 400 for a malformed request: what and where
     rate_limit: RateLimit | None = None  # 429 for a spent quota
+    status: JobStatus | None = None  # 409: the job's status
 
 
 ERROR_REF = {"$ref": "#/components/schemas/ErrorBody"}
@@ -33,6 +35,7 @@ GENERIC = {
     "401": "Missing, malformed, expired or revoked credentials",
     "403": "Signed in, but not allowed (an API key managing keys, someone else's job)",
     "404": "No such resource",
+    "409": "The resource is not in a state that allows this (a finished job)",
     "413": "The request body is over its limit",
     "429": "A throttle or quota is spent; see Retry-After",
     "503": "A dependency is down (Redis, the user store, Milvus, a deployment), or an "
@@ -46,6 +49,7 @@ EXTRA: dict[tuple[str, str], tuple[str, ...]] = {
     ("post", "/auth/refresh"): ("401",),
     ("post", "/auth/oauth/signin"): ("401", "403"),
     ("post", "/classify-async/"): ("429",),
+    ("post", "/jobs/{job_id}/cancel"): ("409",),
     ("get", "/metrics"): ("401", "403"),
 }
 

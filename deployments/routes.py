@@ -1,11 +1,16 @@
 """Job routes: submit photos, poll a result, list jobs; and the health check."""
 
+import asyncio
 import logging
+import re
+import time
+from collections.abc import AsyncIterator
+from contextlib import suppress
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, File, Path, Query, UploadFile
-from fastapi.responses import JSONResponse, Response
+from fastapi import APIRouter, File, Header, Path, Query, UploadFile
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from auth.deps import Caller
 from configs import UploadSettings
@@ -14,9 +19,9 @@ from deployments.schemas import ClassifyAccepted, Health, JobResponse, job_body
 from deployments.services import Services, ServicesDep
 from jobs import uploads
 from jobs.quota import QuotaState
-from jobs.record import JobRecord
+from jobs.record import TERMINAL, JobRecord
 from paleon import logs
-from paleon.errors import Forbidden, JobNotFound, PaleonError, QuotaExceeded
+from paleon.errors import Conflict, Forbidden, JobNotFound, PaleonError, QuotaExceeded
 
 router = APIRouter(tags=["jobs"])
 log = logging.getLogger("paleon.jobs")
@@ -98,12 +103,88 @@ async def _own_job(state: Services, user_id: str, job_id: str) -> JobRecord:
     return job
 
 
-@router.get("/result/{job_id}", response_model=JobResponse)
+MAX_WAIT_S = 60
+RECHECK_S = 5.0  # a waiting request reads the job again at least this often
+KEEP_ALIVE_S = 15.0
+_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*(\d+)", re.IGNORECASE)
+
+
+def _preferred_wait(prefer: str | None) -> int:
+    """RFC 7240's `Prefer: wait=N`, capped at MAX_WAIT_S; 0 when absent."""
+    found = _WAIT.search(prefer or "")
+    return min(int(found.group(1)), MAX_WAIT_S) if found else 0
+
+
+async def _body(state: Services, job: JobRecord) -> bytes:
+    queue = await state.jobs.queue_view(job)  # nothing to read once the job has ended
+    return orjson.dumps(job_body(job, queue))
+
+
+@router.get("/result/{job_id}", response_model=JobResponse,
+            responses={200: {"headers": {"Preference-Applied": {
+                "description": "wait=N when a Prefer: wait=N was honoured",
+                "schema": {"type": "string"}}}}})
 async def result(
-    job_id: Annotated[str, Path(max_length=64)], state: ServicesDep, caller: Caller
+    job_id: Annotated[str, Path(max_length=64)], state: ServicesDep, caller: Caller,
+    prefer: Annotated[str | None, Header(
+        description="`wait=N` (RFC 7240): hold the answer until the job has ended or N "
+                    f"seconds have passed (at most {MAX_WAIT_S})")] = None,
 ) -> Response:
-    job = await _own_job(state, caller.user.id, job_id)
-    return Response(orjson.dumps(job_body(job)), media_type="application/json")
+    wait_s = _preferred_wait(prefer)
+    if not wait_s:
+        job = await _own_job(state, caller.user.id, job_id)
+        return Response(await _body(state, job), media_type="application/json")
+    deadline = time.monotonic() + wait_s
+    async with state.events.watching(job_id) as changed:
+        while True:
+            changed.clear()
+            job = await _own_job(state, caller.user.id, job_id)
+            left = deadline - time.monotonic()
+            if job.status in TERMINAL or left <= 0:
+                break
+            with suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), min(left, RECHECK_S))
+    return Response(await _body(state, job), media_type="application/json",
+                    headers={"Preference-Applied": f"wait={wait_s}"})
+
+
+@router.get("/result/{job_id}/events", response_class=StreamingResponse,
+            responses={200: {"content": {"text/event-stream": {}}, "description":
+                             "A `status` event (the body of GET /result/{job_id}) at once "
+                             "and on every change, `: keep-alive` every 15 s; it ends "
+                             "after a terminal status."}})
+async def result_events(
+    job_id: Annotated[str, Path(max_length=64)], state: ServicesDep, caller: Caller,
+    last_event_id: Annotated[str | None, Header(
+        description="the id of the last event received, to resume")] = None,
+) -> StreamingResponse:
+    """The job's changes as server-sent events; each event's id is the job's version."""
+    user_id = caller.user.id
+    await _own_job(state, user_id, job_id)  # 403/404 before the stream starts
+
+    async def stream() -> AsyncIterator[bytes]:
+        sent = last_event_id
+        async with state.events.watching(job_id) as changed:
+            job = await state.jobs.get(job_id)  # read again once watching: nothing missed
+            while True:
+                if job is None:  # expired or deleted meanwhile
+                    return
+                version = f"{job.updated_at:.6f}"
+                if version != sent:
+                    yield (f"id: {version}\nevent: status\ndata: ".encode()
+                           + await _body(state, job) + b"\n\n")
+                    sent = version
+                if job.status in TERMINAL:
+                    return
+                try:
+                    await asyncio.wait_for(changed.wait(), KEEP_ALIVE_S)
+                except TimeoutError:
+                    yield b": keep-alive\n\n"
+                changed.clear()
+                job = await state.jobs.get(job_id)
+
+    return StreamingResponse(stream(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
 @router.get("/jobs", response_model=list[JobResponse])
@@ -113,6 +194,31 @@ async def list_jobs(
     jobs = await state.jobs.list_for_user(caller.user.id, limit)
     return Response(orjson.dumps([job_body(job) for job in jobs]),
                     media_type="application/json")
+
+
+@router.post("/jobs/{job_id}/cancel", response_model=JobResponse)
+async def cancel(
+    job_id: Annotated[str, Path(max_length=64)], state: ServicesDep, caller: Caller
+) -> Response:
+    """Cancel a pending or processing job: a pending job never starts and its quota is
+    given back (the X-RateLimit-* headers say so); a processing job's result is discarded
+    when its attempt ends. A finished job: 409 with its status."""
+    user = caller.user
+    job = await _own_job(state, user.id, job_id)
+    outcome = await state.jobs.cancel(job_id)
+    if outcome is None:
+        raise JobNotFound(f"No job {job_id!r}; results are kept for a limited time.")
+    canceled, was = outcome
+    if not canceled:
+        raise Conflict(f"Job {job_id!r} is already {was}; only a pending or processing job "
+                       "can be canceled.", status=was)
+    headers = {}
+    if was == "pending":  # it never started: the job is given back
+        headers = (await state.quota.refund_job(user.id, user.tier, job.created_at)).headers()
+    log.info("job %s canceled while %s", job_id, was, extra=logs.fields(job_id=job_id))
+    job = await state.jobs.get(job_id) or job
+    return Response(orjson.dumps(job_body(job)), media_type="application/json",
+                    headers=headers)
 
 
 @router.get("/health", response_model=Health, responses={503: {"model": Health}})

@@ -6,7 +6,7 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel
 
-from jobs.record import JobRecord, JobStatus
+from jobs.record import JobRecord, JobStatus, QueueView
 from rag.result import IdentificationResult
 
 
@@ -38,6 +38,12 @@ class JobResponse(BaseModel):
     completed_at: datetime | None = None
     processing_time: float | None = None  # seconds from start of work to the result
     request_id: str | None = None
+    # While pending: jobs ahead of it in the shared queue (0 = next) and, from the recent
+    # completion rate, when it should start; while pending or processing, when it should
+    # end. Null when not applicable or while there is nothing to go by.
+    queue_position: int | None = None
+    estimated_start_s: float | None = None
+    estimated_completion_s: float | None = None
 
 
 def _moment(seconds: float | None) -> str | None:
@@ -47,9 +53,10 @@ def _moment(seconds: float | None) -> str | None:
     return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
 
 
-def job_body(job: JobRecord) -> dict[str, Any]:
+def job_body(job: JobRecord, queue: QueueView | None = None) -> dict[str, Any]:
     """A job as JobResponse describes it, for orjson, with the stored result passed through
     as it is: a poll neither parses nor re-validates the identification."""
+    queue = queue or QueueView()
     return {
         "job_id": job.job_id, "status": job.status,
         "result": orjson.Fragment(job.result) if job.result else None,
@@ -57,6 +64,8 @@ def job_body(job: JobRecord) -> dict[str, Any]:
         "created_at": _moment(job.created_at), "updated_at": _moment(job.updated_at),
         "started_at": _moment(job.started_at), "completed_at": _moment(job.completed_at),
         "processing_time": job.processing_time, "request_id": job.request_id,
+        "queue_position": queue.queue_position, "estimated_start_s": queue.estimated_start_s,
+        "estimated_completion_s": queue.estimated_completion_s,
     }
 
 

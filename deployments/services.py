@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 
 from auth.services import AuthServices
 from configs import Settings
+from jobs.events import JobEvents
 from jobs.quota import Quota, RefusedUploads
 from jobs.reaper import Launcher, Reaper
 from jobs.store import JobStore
@@ -30,6 +31,7 @@ class Services:
     redis: Redis
     auth: AuthServices
     jobs: JobStore
+    events: JobEvents  # one pub/sub subscription, fanned out to waiting requests
     quota: Quota
     refused_uploads: RefusedUploads
     reaper: Reaper  # launches jobs and keeps track of them
@@ -48,6 +50,7 @@ class Services:
             redis=redis,
             auth=AuthServices.build(settings, redis),
             jobs=jobs,
+            events=JobEvents(redis),
             quota=Quota(redis, settings.tier_limits),
             refused_uploads=RefusedUploads(redis, settings.uploads.refused_per_day),
             reaper=Reaper(jobs, launcher, settings.jobs),
@@ -57,6 +60,7 @@ class Services:
 
     async def aclose(self) -> None:
         """After the reaper has stopped: the clients this replica opened."""
+        await self.events.aclose()
         await self.redis.aclose()
 
     async def health(self) -> dict[str, str]:

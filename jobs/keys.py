@@ -7,6 +7,9 @@ from paleon.keyspace import key
 DEADLINES = key("jobs", "deadlines")  # every unfinished job → when it is overdue
 QUEUED = key("jobs", "queued")  # pending jobs → since when (for queue depth and age)
 TOTALS = key("jobs", "totals")  # submitted / completed / failed, since Redis began
+# Completed jobs → when, over the last RATE_WINDOW_S: the recent completion rate.
+COMPLETIONS = key("jobs", "completions")
+RATE_WINDOW_S = 120
 
 
 def user_jobs_key(user_id: str) -> str:
@@ -20,6 +23,7 @@ class JobKeys:
     deadlines: str = DEADLINES
     queued: str = QUEUED
     totals: str = TOTALS
+    completions: str = COMPLETIONS
 
     @classmethod
     def of(cls, job_id: str) -> "JobKeys":

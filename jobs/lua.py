@@ -3,7 +3,8 @@ that builds its KEYS and ARGV by name."""
 
 from redis.asyncio import Redis
 
-from jobs.keys import JobKeys
+from jobs.events import CHANNEL
+from jobs.keys import RATE_WINDOW_S, JobKeys
 
 _CLAIM = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
@@ -14,6 +15,7 @@ redis.call('HSET', KEYS[1], 'status', 'processing', 'started_at', ARGV[3],
            'updated_at', ARGV[3], 'worker_pid', ARGV[5])
 redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('PUBLISH', '{CHANNEL}', ARGV[1])
 return redis.call('HGET', KEYS[1], 'created_at')
 """
 
@@ -28,6 +30,12 @@ redis.call('ZREM', KEYS[4], ARGV[1])
 redis.call('DEL', KEYS[3])
 redis.call('EXPIRE', KEYS[1], ARGV[5])
 redis.call('HINCRBY', KEYS[5], 'completed', 1)
+-- The recent rate and a moving average of processing time, for queue estimates.
+redis.call('ZADD', KEYS[6], ARGV[3], ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', tonumber(ARGV[3]) - tonumber(ARGV[7]))
+local mean = tonumber(redis.call('HGET', KEYS[5], 'processing_mean_s') or ARGV[6])
+redis.call('HSET', KEYS[5], 'processing_mean_s', 0.9 * mean + 0.1 * tonumber(ARGV[6]))
+redis.call('PUBLISH', '{CHANNEL}', ARGV[1])
 return 1
 """
 
@@ -65,14 +73,30 @@ redis.call('ZREM', KEYS[4], ARGV[1])
 redis.call('DEL', KEYS[3])
 redis.call('EXPIRE', KEYS[1], ARGV[5])
 redis.call('HINCRBY', KEYS[5], 'failed', 1)
+redis.call('PUBLISH', '{CHANNEL}', ARGV[1])
 return 1
+"""
+
+_CANCEL = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return false end
+if status ~= 'pending' and status ~= 'processing' then return {0, status} end
+redis.call('HSET', KEYS[1], 'status', 'canceled', 'completed_at', ARGV[2],
+           'updated_at', ARGV[2])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[4], ARGV[1])
+redis.call('DEL', KEYS[3])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('HINCRBY', KEYS[5], 'canceled', 1)
+redis.call('PUBLISH', '{CHANNEL}', ARGV[1])
+return {1, status}
 """
 
 _REAP = """
 local score = redis.call('ZSCORE', KEYS[2], ARGV[1])
 if not score or tonumber(score) > tonumber(ARGV[2]) then return -1 end
 local status = redis.call('HGET', KEYS[1], 'status')
-if not status or status == 'completed' or status == 'failed' then
+if not status or status == 'completed' or status == 'failed' or status == 'canceled' then
   redis.call('ZREM', KEYS[2], ARGV[1])
   redis.call('ZREM', KEYS[4], ARGV[1])
   return -1
@@ -94,6 +118,7 @@ if attempt - handed_back >= tonumber(ARGV[3]) or handed_back >= tonumber(ARGV[6]
   redis.call('DEL', KEYS[3])
   redis.call('EXPIRE', KEYS[1], ARGV[5])
   redis.call('HINCRBY', KEYS[5], 'failed', 1)
+  redis.call('PUBLISH', '{CHANNEL}', ARGV[1])
   return 0
 end
 redis.call('HSET', KEYS[1], 'status', 'pending', 'attempt', attempt + 1, 'updated_at', ARGV[2])
@@ -101,6 +126,7 @@ redis.call('HDEL', KEYS[1], 'worker_pid')
 redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
 -- Pending again: back in the queue (claimed jobs left it).
 redis.call('ZADD', KEYS[4], 'NX', ARGV[2], ARGV[1])
+redis.call('PUBLISH', '{CHANNEL}', ARGV[1])
 return attempt + 1
 """
 
@@ -115,19 +141,25 @@ return 1
 """
 
 
+def _published(script: str) -> str:
+    """The script with the job events channel (jobs/events.py) in place."""
+    return script.replace("{CHANNEL}", CHANNEL)
+
+
 class JobScripts:
     """The transitions of one job: pending → processing → completed, or back to pending
     (retry) or failed when overdue. Every step checks the attempt, so a late or duplicate
     worker changes nothing."""
 
     def __init__(self, redis: Redis):
-        self._claim = redis.register_script(_CLAIM)
-        self._finish = redis.register_script(_FINISH)
-        self._give_up = redis.register_script(_GIVE_UP)
-        self._reap = redis.register_script(_REAP)
-        self._normalised = redis.register_script(_NORMALISED)
-        self._refuse = redis.register_script(_REFUSE)
-        self._hand_back = redis.register_script(_HAND_BACK)
+        self._claim = redis.register_script(_published(_CLAIM))
+        self._finish = redis.register_script(_published(_FINISH))
+        self._give_up = redis.register_script(_published(_GIVE_UP))
+        self._reap = redis.register_script(_published(_REAP))
+        self._normalised = redis.register_script(_published(_NORMALISED))
+        self._refuse = redis.register_script(_published(_REFUSE))
+        self._cancel = redis.register_script(_published(_CANCEL))
+        self._hand_back = redis.register_script(_published(_HAND_BACK))
 
     async def claim(self, job_id: str, *, attempt: int, now: float, deadline: float,
                     worker_pid: int) -> float | None:
@@ -142,8 +174,8 @@ class JobScripts:
         """processing → completed with its result; the photos are deleted."""
         k = JobKeys.of(job_id)
         done = await self._finish(
-            keys=[k.job, k.deadlines, k.images, k.queued, k.totals],
-            args=[job_id, attempt, now, result, ttl_s, processing_time])
+            keys=[k.job, k.deadlines, k.images, k.queued, k.totals, k.completions],
+            args=[job_id, attempt, now, result, ttl_s, processing_time, RATE_WINDOW_S])
         return bool(done)
 
     async def give_up(self, job_id: str, *, attempt: int, now: float, error: str) -> bool:
@@ -167,6 +199,18 @@ class JobScripts:
         return bool(await self._refuse(
             keys=[k.job, k.deadlines, k.images, k.queued, k.totals],
             args=[job_id, attempt, now, error, ttl_s]))
+
+    async def cancel(self, job_id: str, *, now: float, ttl_s: int) -> tuple[bool, str] | None:
+        """pending or processing → canceled (the photos deleted; a running attempt's result
+        will find the job no longer its own). (whether it was canceled now, the status it
+        had), or None when there is no such job."""
+        k = JobKeys.of(job_id)
+        answer = await self._cancel(keys=[k.job, k.deadlines, k.images, k.queued, k.totals],
+                                    args=[job_id, now, ttl_s])
+        if answer is None:
+            return None
+        canceled, status = answer
+        return bool(canceled), status.decode() if isinstance(status, bytes) else str(status)
 
     async def reap(self, job_id: str, *, now: float, max_attempts: int,
                    pending_deadline: float, ttl_s: int, max_hand_backs: int) -> int:

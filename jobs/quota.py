@@ -95,6 +95,13 @@ class Quota:
         count = int(await self.redis.get(self._key(user_id, day)) or 0)
         return QuotaState(limit=self.limits.for_tier(tier), current=count, reset_epoch=reset)
 
+    async def refund_job(self, user_id: str, tier: str, created_at: float) -> QuotaState:
+        """Give back the job a user submitted at `created_at` (its day's counter); the
+        state of today's quota after it."""
+        day, _ = _day_window(datetime.fromtimestamp(created_at, UTC))
+        await self._refund(self._key(user_id, day))
+        return await self.peek(user_id, tier)
+
     async def refund(self, user_id: str, taken: QuotaState) -> None:
         """Give back a job taken on `taken.day`, even after midnight, and never below 0."""
         await self._refund(self._key(user_id, taken.day))

@@ -4,7 +4,17 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-JobStatus = Literal["pending", "processing", "completed", "failed"]
+JobStatus = Literal["pending", "processing", "completed", "failed", "canceled"]
+TERMINAL = ("completed", "failed", "canceled")
+
+
+class QueueView(BaseModel):
+    """Where an unfinished job stands: its place in the shared queue and estimates from
+    the recent completion rate (None while there is nothing to go by)."""
+
+    queue_position: int | None = None  # pending: jobs ahead of it, 0 = next
+    estimated_start_s: float | None = None  # pending
+    estimated_completion_s: float | None = None  # pending or processing
 
 
 class JobRecord(BaseModel):

@@ -7,9 +7,17 @@ from typing import cast
 from redis.asyncio import Redis
 
 from configs import JobSettings
-from jobs.keys import DEADLINES, QUEUED, TOTALS, JobKeys, user_jobs_key
+from jobs.keys import (
+    COMPLETIONS,
+    DEADLINES,
+    QUEUED,
+    RATE_WINDOW_S,
+    TOTALS,
+    JobKeys,
+    user_jobs_key,
+)
 from jobs.lua import JobScripts
-from jobs.record import JobRecord
+from jobs.record import JobRecord, QueueView
 
 
 # The clients are made without decode_responses, so Redis answers bytes; redis-py types its
@@ -69,6 +77,29 @@ class JobStore:
             await self.redis.zrem(user_jobs_key(user_id), *gone)
         return jobs
 
+    async def queue_view(self, job: JobRecord) -> QueueView:
+        """Its place in the queue (ZRANK on the queued set) and estimates from the jobs
+        completed in the last RATE_WINDOW_S: three O(log n) reads, no scan."""
+        if job.status not in ("pending", "processing"):
+            return QueueView()
+        now = time.time()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zrank(QUEUED, job.job_id)
+            pipe.zcount(COMPLETIONS, now - RATE_WINDOW_S, now)
+            pipe.hget(TOTALS, "processing_mean_s")
+            rank, completed, mean = await pipe.execute()
+        rate = completed / RATE_WINDOW_S  # jobs per second, across every worker
+        mean_s = float(mean) if mean is not None else None
+        if job.status == "processing":
+            elapsed = now - (job.started_at or now)
+            return QueueView(estimated_completion_s=None if mean_s is None
+                             else round(max(mean_s - elapsed, 0.0), 1))
+        position = int(rank) if rank is not None else 0
+        start = round((position + 1) / rate, 1) if rate > 0 else None
+        return QueueView(queue_position=position, estimated_start_s=start,
+                         estimated_completion_s=None if start is None or mean_s is None
+                         else round(start + mean_s, 1))
+
     async def images(self, job_id: str) -> list[bytes]:
         return _bytes_list(await self.redis.lrange(JobKeys.of(job_id).images, 0, -1))
 
@@ -102,6 +133,11 @@ class JobStore:
         return await self.scripts.finish(job_id, attempt=attempt, now=time.time(),
                                          result=result, ttl_s=self.settings.result_ttl_s,
                                          processing_time=round(seconds, 4))
+
+    async def cancel(self, job_id: str) -> tuple[bool, str] | None:
+        """(canceled now, the status it had before) or None for no such job."""
+        return await self.scripts.cancel(job_id, now=time.time(),
+                                         ttl_s=self.settings.result_ttl_s)
 
     async def give_up(self, job_id: str, attempt: int, error: str) -> bool:
         return await self.scripts.give_up(job_id, attempt=attempt, now=time.time(),

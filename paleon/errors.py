@@ -42,6 +42,10 @@ class JobNotFound(NotFound):
     pass
 
 
+class Conflict(PaleonError):
+    status_code = 409
+
+
 class QuotaExceeded(PaleonError):
     status_code = 429
 

@@ -172,3 +172,36 @@ def test_a_handed_back_attempt_is_retried_at_once(unit_redis_url):
     assert retried == [(job.job_id, 2)] and job.status == "pending"
     assert job.last_error == "the replica running it shut down"
     assert job.handed_back == 1
+
+
+def test_queue_positions_and_estimates(redis_server):
+    from jobs.keys import COMPLETIONS, QUEUED, TOTALS
+
+    async def scenario():
+        # A database of its own: positions count every pending job in the shared queue.
+        redis = Redis.from_url(redis_server.rsplit("/", 1)[0] + "/7")
+        await redis.flushdb()
+        store = JobStore(redis, JobSettings())
+        jobs = [await store.create("queue", [b"1"], "r") for _ in range(10)]
+        before = [await store.queue_view(job) for job in jobs]
+        await store.claim(jobs[0].job_id, 1, 1234)  # the first one starts
+        running = await store.get(jobs[0].job_id)
+        after = [await store.queue_view(job) for job in jobs[1:]]
+        now = time.time()  # two completions in the window, 10 s each on average
+        await redis.zadd(COMPLETIONS, {"done-1": now - 5, "done-2": now - 1})
+        await redis.hset(TOTALS, "processing_mean_s", 10)
+        estimated = await store.queue_view(jobs[4])
+        during = await store.queue_view(running)
+        assert await redis.zcard(QUEUED) == 9
+        await redis.flushdb()
+        await redis.aclose()
+        return before, after, estimated, during
+
+    before, after, estimated, during = asyncio.run(scenario())
+    assert [view.queue_position for view in before] == list(range(10))
+    assert all(view.estimated_start_s is None for view in before)  # no completions yet
+    assert [view.queue_position for view in after] == list(range(9))
+    # 2 completions in 120 s: one every 60 s; the 4th in line starts in about 4 minutes.
+    assert estimated.queue_position == 3 and estimated.estimated_start_s == 240.0
+    assert estimated.estimated_completion_s == 250.0
+    assert during.queue_position is None and 0 < during.estimated_completion_s <= 10

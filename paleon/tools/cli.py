@@ -285,7 +285,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
             while True:
                 job = client.get(f"/result/{job_id}", headers=headers).json()
                 bar.set_description_str(f"job {job_id}: {job.get('status', '?')}")
-                if job.get("status") in ("completed", "failed"):
+                if job.get("status") in ("completed", "failed", "canceled"):
                     break
                 if time.monotonic() > deadline:
                     print(f"paleon: job {job_id} still {job.get('status')}", file=sys.stderr)

@@ -1,0 +1,74 @@
+"""POST /jobs/{id}/cancel in each state, with the quota given back before a job starts."""
+
+import pytest
+
+from jobs.keys import DEADLINES
+from tests.support import photo, register, wait_for
+
+
+@pytest.fixture
+def held(api, monkeypatch):
+    """Jobs submitted while this is in use stay pending: nothing launches them."""
+    reaper = api.app.state.services.reaper
+    monkeypatch.setattr(reaper, "launch", lambda job_id, attempt: None)
+
+
+def test_a_pending_job_never_starts_and_its_quota_comes_back(api, user, held):
+    submitted = api.post("/classify-async/", files=[photo()], headers=user["headers"])
+    assert submitted.headers["X-RateLimit-Remaining"] == "9"
+    job_id = submitted.json()["job_id"]
+    canceled = api.post(f"/jobs/{job_id}/cancel", headers=user["headers"])
+    assert canceled.status_code == 200, canceled.text
+    assert canceled.json()["status"] == "canceled" and canceled.json()["completed_at"]
+    assert canceled.headers["X-RateLimit-Remaining"] == "10"  # given back
+    assert api.get(f"/result/{job_id}", headers=user["headers"]).json()["status"] == "canceled"
+    again = api.post(f"/jobs/{job_id}/cancel", headers=user["headers"])
+    assert again.status_code == 409 and again.json()["status"] == "canceled"
+
+
+def test_a_processing_job_is_canceled_and_its_result_discarded(api, user, held):
+    services = api.app.state.services
+    job_id = api.post("/classify-async/", files=[photo()],
+                      headers=user["headers"]).json()["job_id"]
+
+    async def claim():
+        return await services.jobs.claim(job_id, 1, 4321)
+
+    portal = api.portal  # the app's own loop: its Redis client lives there
+    assert portal.call(claim) is not None
+    canceled = api.post(f"/jobs/{job_id}/cancel", headers=user["headers"])
+    assert canceled.json()["status"] == "canceled"
+    assert "X-RateLimit-Remaining" not in canceled.headers  # it had started: no refund
+
+    async def finish():
+        return await services.jobs.complete(job_id, 1, '{"late": true}', 1.0)
+
+    assert portal.call(finish) is False  # the attempt's result finds the job not its own
+    job = api.get(f"/result/{job_id}", headers=user["headers"]).json()
+    assert job["status"] == "canceled" and job["result"] is None
+
+
+def test_finished_others_and_unknown_jobs(api, user):
+    job_id = api.post("/classify-async/", files=[photo()],
+                      headers=user["headers"]).json()["job_id"]
+    done = wait_for(api, job_id, user["headers"])
+    finished = api.post(f"/jobs/{job_id}/cancel", headers=user["headers"])
+    assert finished.status_code == 409 and finished.json()["status"] == done["status"]
+    other = register(api)
+    assert api.post(f"/jobs/{job_id}/cancel", headers=other["headers"]).status_code == 403
+    assert api.post("/jobs/nope/cancel", headers=user["headers"]).status_code == 404
+    assert api.post(f"/jobs/{job_id}/cancel").status_code == 401
+
+
+def test_the_reaper_leaves_a_canceled_job_alone(api, user, held):
+    services = api.app.state.services
+    job_id = api.post("/classify-async/", files=[photo()],
+                      headers=user["headers"]).json()["job_id"]
+    api.post(f"/jobs/{job_id}/cancel", headers=user["headers"])
+
+    async def reap():  # even overdue (a deadline left behind by a race), it is not retried
+        await services.jobs.redis.zadd(DEADLINES, {job_id: 0})
+        return await services.jobs.retry_or_fail(job_id)
+
+    assert api.portal.call(reap) == -1
+    assert api.get(f"/result/{job_id}", headers=user["headers"]).json()["status"] == "canceled"

@@ -1,0 +1,73 @@
+"""Long-poll (`Prefer: wait=N`) and the live stream (`GET /result/{id}/events`)."""
+
+import json
+import threading
+import time
+
+import pytest
+
+from tests.support import photo
+
+
+@pytest.fixture
+def held(api, monkeypatch):
+    """Jobs submitted while this is in use stay pending until the test moves them on."""
+    monkeypatch.setattr(api.app.state.services.reaper, "launch", lambda job_id, attempt: None)
+
+
+def _later(seconds, action):
+    timer = threading.Timer(seconds, action)
+    timer.start()
+    return timer
+
+
+def test_a_long_poll_answers_as_soon_as_the_job_ends(api, user, held):
+    job_id = api.post("/classify-async/", files=[photo()],
+                      headers=user["headers"]).json()["job_id"]
+    _later(1.0, lambda: api.post(f"/jobs/{job_id}/cancel", headers=user["headers"]))
+    started = time.monotonic()
+    answer = api.get(f"/result/{job_id}", headers={**user["headers"], "Prefer": "wait=20"})
+    took = time.monotonic() - started
+    assert answer.json()["status"] == "canceled"
+    assert answer.headers["Preference-Applied"] == "wait=20"
+    assert 0.9 < took < 10  # when it ended, not after the 20 s
+
+
+def test_a_long_poll_is_capped_and_times_out_with_the_job_as_it_is(api, user, held):
+    job_id = api.post("/classify-async/", files=[photo()],
+                      headers=user["headers"]).json()["job_id"]
+    started = time.monotonic()
+    answer = api.get(f"/result/{job_id}", headers={**user["headers"], "Prefer": "wait=1"})
+    assert 0.9 < time.monotonic() - started < 5
+    assert answer.json()["status"] == "pending" and answer.json()["queue_position"] >= 0
+    capped = api.get("/result/nope", headers={**user["headers"], "Prefer": "wait=600"})
+    assert capped.status_code == 404  # ownership first, no waiting on someone else's id
+
+
+def test_the_stream_sends_each_change_and_ends(api, user, held):
+    services = api.app.state.services
+    job_id = api.post("/classify-async/", files=[photo()],
+                      headers=user["headers"]).json()["job_id"]
+
+    async def claim():
+        await services.jobs.claim(job_id, 1, 99)
+
+    def move_on():
+        api.portal.call(claim)
+        time.sleep(0.5)
+        api.post(f"/jobs/{job_id}/cancel", headers=user["headers"])
+
+    _later(0.5, move_on)
+    events, ids = [], []
+    with api.stream("GET", f"/result/{job_id}/events", headers=user["headers"]) as stream:
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        for line in stream.iter_lines():
+            if line.startswith("data: "):
+                events.append(json.loads(line[6:])["status"])
+            elif line.startswith("id: "):
+                ids.append(line[4:])
+    assert events == ["pending", "processing", "canceled"]
+    # Resumed after the last event: nothing more to send, the job has ended.
+    with api.stream("GET", f"/result/{job_id}/events",
+                    headers={**user["headers"], "Last-Event-ID": ids[-1]}) as again:
+        assert "".join(again.iter_lines()) == ""
