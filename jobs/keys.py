@@ -10,6 +10,7 @@ TOTALS = key("jobs", "totals")  # submitted / completed / failed, since Redis be
 # Completed jobs → when, over the last RATE_WINDOW_S: the recent completion rate.
 COMPLETIONS = key("jobs", "completions")
 RATE_WINDOW_S = 120
+PROCESSING_MEAN = key("jobs", "processing-mean-s")  # a moving average, for estimates
 
 
 def user_jobs_key(user_id: str) -> str:
@@ -24,6 +25,7 @@ class JobKeys:
     queued: str = QUEUED
     totals: str = TOTALS
     completions: str = COMPLETIONS
+    processing_mean: str = PROCESSING_MEAN
 
     @classmethod
     def of(cls, job_id: str) -> "JobKeys":

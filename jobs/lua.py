@@ -33,8 +33,8 @@ redis.call('HINCRBY', KEYS[5], 'completed', 1)
 -- The recent rate and a moving average of processing time, for queue estimates.
 redis.call('ZADD', KEYS[6], ARGV[3], ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', tonumber(ARGV[3]) - tonumber(ARGV[7]))
-local mean = tonumber(redis.call('HGET', KEYS[5], 'processing_mean_s') or ARGV[6])
-redis.call('HSET', KEYS[5], 'processing_mean_s', 0.9 * mean + 0.1 * tonumber(ARGV[6]))
+local mean = tonumber(redis.call('GET', KEYS[7]) or ARGV[6])
+redis.call('SET', KEYS[7], 0.9 * mean + 0.1 * tonumber(ARGV[6]))
 redis.call('PUBLISH', '{CHANNEL}', ARGV[1])
 return 1
 """
@@ -174,7 +174,8 @@ class JobScripts:
         """processing → completed with its result; the photos are deleted."""
         k = JobKeys.of(job_id)
         done = await self._finish(
-            keys=[k.job, k.deadlines, k.images, k.queued, k.totals, k.completions],
+            keys=[k.job, k.deadlines, k.images, k.queued, k.totals, k.completions,
+                  k.processing_mean],
             args=[job_id, attempt, now, result, ttl_s, processing_time, RATE_WINDOW_S])
         return bool(done)
 

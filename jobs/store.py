@@ -10,6 +10,7 @@ from configs import JobSettings
 from jobs.keys import (
     COMPLETIONS,
     DEADLINES,
+    PROCESSING_MEAN,
     QUEUED,
     RATE_WINDOW_S,
     TOTALS,
@@ -86,7 +87,7 @@ class JobStore:
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.zrank(QUEUED, job.job_id)
             pipe.zcount(COMPLETIONS, now - RATE_WINDOW_S, now)
-            pipe.hget(TOTALS, "processing_mean_s")
+            pipe.get(PROCESSING_MEAN)
             rank, completed, mean = await pipe.execute()
         rate = completed / RATE_WINDOW_S  # jobs per second, across every worker
         mean_s = float(mean) if mean is not None else None

@@ -175,7 +175,7 @@ def test_a_handed_back_attempt_is_retried_at_once(unit_redis_url):
 
 
 def test_queue_positions_and_estimates(redis_server):
-    from jobs.keys import COMPLETIONS, QUEUED, TOTALS
+    from jobs.keys import COMPLETIONS, PROCESSING_MEAN, QUEUED
 
     async def scenario():
         # A database of its own: positions count every pending job in the shared queue.
@@ -189,7 +189,7 @@ def test_queue_positions_and_estimates(redis_server):
         after = [await store.queue_view(job) for job in jobs[1:]]
         now = time.time()  # two completions in the window, 10 s each on average
         await redis.zadd(COMPLETIONS, {"done-1": now - 5, "done-2": now - 1})
-        await redis.hset(TOTALS, "processing_mean_s", 10)
+        await redis.set(PROCESSING_MEAN, 10)
         estimated = await store.queue_view(jobs[4])
         during = await store.queue_view(running)
         assert await redis.zcard(QUEUED) == 9
