@@ -221,6 +221,18 @@ async def cancel(
                     headers=headers)
 
 
+@router.delete("/jobs/{job_id}", status_code=204, response_class=Response)
+async def delete_job(
+    job_id: Annotated[str, Path(max_length=64)], state: ServicesDep, caller: Caller
+) -> Response:
+    """The job, its photos and its result, gone now (a running job is canceled first: its
+    result is discarded). Afterwards GET /result/{job_id} answers 404."""
+    job = await _own_job(state, caller.user.id, job_id)
+    await state.jobs.delete(job)
+    log.info("job %s deleted while %s", job_id, job.status, extra=logs.fields(job_id=job_id))
+    return Response(status_code=204)
+
+
 @router.get("/health", response_model=Health, responses={503: {"model": Health}})
 async def health(state: ServicesDep) -> JSONResponse:
     checks = await state.health()

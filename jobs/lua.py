@@ -92,6 +92,20 @@ redis.call('PUBLISH', '{CHANNEL}', ARGV[1])
 return {1, status}
 """
 
+_DELETE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local status = redis.call('HGET', KEYS[1], 'status')
+if status == 'pending' or status == 'processing' then
+  redis.call('HINCRBY', KEYS[5], 'canceled', 1)
+end
+redis.call('DEL', KEYS[1], KEYS[3])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[4], ARGV[1])
+redis.call('ZREM', KEYS[6], ARGV[1])
+redis.call('PUBLISH', '{CHANNEL}', ARGV[1])
+return 1
+"""
+
 _REAP = """
 local score = redis.call('ZSCORE', KEYS[2], ARGV[1])
 if not score or tonumber(score) > tonumber(ARGV[2]) then return -1 end
@@ -159,6 +173,7 @@ class JobScripts:
         self._normalised = redis.register_script(_published(_NORMALISED))
         self._refuse = redis.register_script(_published(_REFUSE))
         self._cancel = redis.register_script(_published(_CANCEL))
+        self._delete = redis.register_script(_published(_DELETE))
         self._hand_back = redis.register_script(_published(_HAND_BACK))
 
     async def claim(self, job_id: str, *, attempt: int, now: float, deadline: float,
@@ -212,6 +227,14 @@ class JobScripts:
             return None
         canceled, status = answer
         return bool(canceled), status.decode() if isinstance(status, bytes) else str(status)
+
+    async def delete(self, job_id: str, *, user_jobs: str) -> bool:
+        """The job gone now: its record, photos and result, its place in the user's index
+        and the queues (a running attempt's result then finds nothing to write to)."""
+        k = JobKeys.of(job_id)
+        return bool(await self._delete(
+            keys=[k.job, k.deadlines, k.images, k.queued, k.totals, user_jobs],
+            args=[job_id]))
 
     async def reap(self, job_id: str, *, now: float, max_attempts: int,
                    pending_deadline: float, ttl_s: int, max_hand_backs: int) -> int:

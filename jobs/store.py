@@ -140,6 +140,9 @@ class JobStore:
         return await self.scripts.cancel(job_id, now=time.time(),
                                          ttl_s=self.settings.result_ttl_s)
 
+    async def delete(self, job: JobRecord) -> bool:
+        return await self.scripts.delete(job.job_id, user_jobs=user_jobs_key(job.user_id))
+
     async def give_up(self, job_id: str, attempt: int, error: str) -> bool:
         return await self.scripts.give_up(job_id, attempt=attempt, now=time.time(),
                                           error=error[:500])

@@ -2,7 +2,7 @@
 
 import pytest
 
-from jobs.keys import DEADLINES
+from jobs.keys import DEADLINES, JobKeys
 from tests.support import photo, register, wait_for
 
 
@@ -72,3 +72,23 @@ def test_the_reaper_leaves_a_canceled_job_alone(api, user, held):
 
     assert api.portal.call(reap) == -1
     assert api.get(f"/result/{job_id}", headers=user["headers"]).json()["status"] == "canceled"
+
+
+def test_a_deleted_job_is_gone_at_once(api, user, held):
+    services = api.app.state.services
+    job_id = api.post("/classify-async/", files=[photo()],
+                      headers=user["headers"]).json()["job_id"]
+    other = register(api)
+    assert api.delete(f"/jobs/{job_id}", headers=other["headers"]).status_code == 403
+    assert api.delete(f"/jobs/{job_id}", headers=user["headers"]).status_code == 204
+    assert api.get(f"/result/{job_id}", headers=user["headers"]).status_code == 404
+    assert job_id not in [job["job_id"] for job in
+                          api.get("/jobs", headers=user["headers"]).json()]
+    assert api.delete(f"/jobs/{job_id}", headers=user["headers"]).status_code == 404
+
+    async def leftovers():
+        keys = JobKeys.of(job_id)
+        return (await services.redis.exists(keys.job, keys.images),
+                await services.redis.zscore(DEADLINES, job_id))
+
+    assert api.portal.call(leftovers) == (0, None)
