@@ -7,9 +7,10 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import suppress
 from typing import Annotated
+from urllib.parse import urlencode
 
 import orjson
-from fastapi import APIRouter, File, Header, Path, Query, UploadFile
+from fastapi import APIRouter, File, Header, Path, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from auth.deps import Caller
@@ -19,9 +20,17 @@ from deployments.schemas import ClassifyAccepted, Health, JobResponse, job_body
 from deployments.services import Services, ServicesDep
 from jobs import uploads
 from jobs.quota import QuotaState
-from jobs.record import TERMINAL, JobRecord
+from jobs.record import TERMINAL, JobRecord, JobStatus
+from jobs.store import Cursor
 from paleon import logs
-from paleon.errors import Conflict, Forbidden, JobNotFound, PaleonError, QuotaExceeded
+from paleon.errors import (
+    Conflict,
+    Forbidden,
+    InvalidRequest,
+    JobNotFound,
+    PaleonError,
+    QuotaExceeded,
+)
 
 router = APIRouter(tags=["jobs"])
 log = logging.getLogger("paleon.jobs")
@@ -187,13 +196,32 @@ async def result_events(
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
-@router.get("/jobs", response_model=list[JobResponse])
+@router.get("/jobs", response_model=list[JobResponse],
+            responses={200: {"headers": {"Link": {
+                "description": 'RFC 8288: `<...?cursor=...>; rel="next"` while there are more',
+                "schema": {"type": "string"}}}}})
 async def list_jobs(
-    state: ServicesDep, caller: Caller, limit: Annotated[int, Query(ge=1, le=100)] = 10
+    request: Request, state: ServicesDep, caller: Caller,
+    limit: Annotated[int, Query(ge=1, le=100)] = 10,
+    cursor: Annotated[str | None, Query(max_length=200, description=(
+        "from the previous page's Link header"))] = None,
+    status: Annotated[JobStatus | None, Query(description="only jobs in this status")] = None,
 ) -> Response:
-    jobs = await state.jobs.list_for_user(caller.user.id, limit)
+    """The caller's jobs, newest first, a page at a time (a JSON list, as the integration
+    guide has it); the next page's address is in the Link header."""
+    try:
+        after = None if cursor is None else Cursor.decode(cursor)
+    except ValueError:
+        raise InvalidRequest("`cursor` is not one this service gave out; take it from the "
+                             "Link header of the previous page.") from None
+    jobs, following = await state.jobs.list_for_user(caller.user.id, limit, after, status)
+    headers = {}
+    if following is not None:
+        query = {"limit": limit, "cursor": following.encode(),
+                 **({"status": status} if status else {})}
+        headers["Link"] = f'<{request.url.path}?{urlencode(query)}>; rel="next"'
     return Response(orjson.dumps([job_body(job) for job in jobs]),
-                    media_type="application/json")
+                    media_type="application/json", headers=headers)
 
 
 @router.post("/jobs/{job_id}/cancel", response_model=JobResponse)

@@ -1,7 +1,10 @@
 """Job records, their photos and the per-user index in Redis, the source of truth."""
 
+import base64
+import math
 import time
 import uuid
+from dataclasses import dataclass
 from typing import cast
 
 from redis.asyncio import Redis
@@ -29,6 +32,31 @@ def _bytes_list(answer: object) -> list[bytes]:
 
 def _bytes_hash(answer: object) -> dict[bytes, bytes]:
     return cast(dict[bytes, bytes], answer)
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where a page of a user's jobs ended: opaque to clients (`encode`)."""
+
+    created_at: float
+    job_id: str
+
+    def encode(self) -> str:
+        return base64.urlsafe_b64encode(f"{self.created_at!r}:{self.job_id}".encode()
+                                        ).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, text: str) -> "Cursor":
+        """ValueError when `text` is not a cursor this store made."""
+        try:
+            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
+            moment, job_id = raw.split(":", 1)
+            cursor = cls(float(moment), job_id)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ValueError("not a cursor") from exc
+        if not job_id or len(job_id) > 64 or not math.isfinite(cursor.created_at):
+            raise ValueError("not a cursor")
+        return cursor
 
 
 class JobStore:
@@ -61,22 +89,41 @@ class JobStore:
         raw = _bytes_hash(await self.redis.hgetall(JobKeys.of(job_id).job))
         return JobRecord.from_redis(raw) if raw else None
 
-    async def list_for_user(self, user_id: str, limit: int) -> list[JobRecord]:
-        ids = _bytes_list(await self.redis.zrevrange(user_jobs_key(user_id), 0, limit * 2 + 10))
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for raw_id in ids:
-                pipe.hgetall(JobKeys.of(raw_id.decode()).job)
-            records = await pipe.execute()
+    async def list_for_user(self, user_id: str, limit: int, after: Cursor | None = None,
+                            status: str | None = None) -> tuple[list[JobRecord], Cursor | None]:
+        """The user's jobs, newest first: up to `limit` after `after` (a page's last job),
+        only those in `status` when given; and the cursor of the next page, None at the end.
+        Paging walks the user's index by (created_at, job_id), so jobs that arrive between
+        pages neither shift nor repeat what follows."""
+        index = user_jobs_key(user_id)
         jobs: list[JobRecord] = []
-        gone: list[bytes] = []
-        for raw_id, raw in zip(ids, records, strict=True):
-            if not raw:
-                gone.append(raw_id)
-            elif len(jobs) < limit:
-                jobs.append(JobRecord.from_redis(raw))
-        if gone:  # expired records: tidy the index as we pass
-            await self.redis.zrem(user_jobs_key(user_id), *gone)
-        return jobs
+        top: float | str = "+inf" if after is None else after.created_at
+        skip_through = None if after is None else after.job_id
+        more = True
+        while len(jobs) <= limit and more:
+            batch = 2 * limit + 10
+            scored = cast(list[tuple[bytes, float]], await self.redis.zrevrangebyscore(
+                index, top, "-inf", start=0, num=batch, withscores=True))
+            more = len(scored) == batch
+            if skip_through is not None:  # the cursor's own job and those tied before it
+                scored = [(raw, score) for raw, score in scored
+                          if score < float(top) or raw.decode() < skip_through]
+            if not scored:
+                break
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for raw_id, _ in scored:
+                    pipe.hgetall(JobKeys.of(raw_id.decode()).job)
+                records = await pipe.execute()
+            gone = [raw_id for (raw_id, _), raw in zip(scored, records, strict=True) if not raw]
+            if gone:  # expired records: tidy the index as we pass
+                await self.redis.zrem(index, *gone)
+            jobs += [JobRecord.from_redis(raw) for raw in records
+                     if raw and (status is None or raw.get(b"status") == status.encode())]
+            last_id, last_score = scored[-1]
+            top, skip_through = last_score, last_id.decode()
+        page = jobs[:limit]
+        following = Cursor(page[-1].created_at, page[-1].job_id) if len(jobs) > limit else None
+        return page, following
 
     async def queue_view(self, job: JobRecord) -> QueueView:
         """Its place in the queue (ZRANK on the queued set) and estimates from the jobs

@@ -92,3 +92,28 @@ def test_a_deleted_job_is_gone_at_once(api, user, held):
                 await services.redis.zscore(DEADLINES, job_id))
 
     assert api.portal.call(leftovers) == (0, None)
+
+
+def test_paging_through_jobs_loses_and_repeats_none(api, pro_user, held):
+    headers = pro_user["headers"]
+
+    def submit():
+        return api.post("/classify-async/", files=[photo()], headers=headers).json()["job_id"]
+
+    first = [submit() for _ in range(25)]
+    seen, url, pages = [], "/jobs?limit=10", 0
+    while url:
+        page = api.get(url, headers=headers)
+        assert page.status_code == 200 and isinstance(page.json(), list)
+        seen += [job["job_id"] for job in page.json()]
+        submit()  # new jobs arrive between pages: they are newer than every cursor
+        link = page.headers.get("Link")
+        url = link.split(";")[0].strip("<>") if link else None
+        pages += 1
+    assert seen == first[::-1] and pages == 3
+    canceled = first[3]
+    api.post(f"/jobs/{canceled}/cancel", headers=headers)
+    only = api.get("/jobs?status=canceled&limit=100", headers=headers).json()
+    assert [job["job_id"] for job in only] == [canceled]
+    bad = api.get("/jobs?cursor=not-a-cursor", headers=headers)
+    assert bad.status_code == 400 and "cursor" in bad.json()["detail"]

@@ -50,7 +50,7 @@ def test_lifecycle_and_retention(unit_redis_url):
         ttl = await redis.ttl(job_key(job_id))
         images_left = await redis.exists(images_key(job_id))
         in_deadlines = await redis.zscore(DEADLINES, job_id)
-        listed = await store.list_for_user("alice", 10)
+        listed, _ = await store.list_for_user("alice", 10)
         await redis.aclose()
         return done, ttl, images_left, in_deadlines, listed
 
@@ -107,7 +107,7 @@ def test_list_is_newest_first_and_drops_expired(unit_redis_url):
         user = f"dave-{time.time()}"
         ids = [(await store.create(user, [b"i"], "r")).job_id for _ in range(3)]
         await redis.delete(job_key(ids[1]))  # expired meanwhile
-        listed = await store.list_for_user(user, 10)
+        listed, _ = await store.list_for_user(user, 10)
         await redis.aclose()
         return ids, [job.job_id for job in listed]
 
