@@ -19,6 +19,7 @@ from deployments import metrics, middleware
 from deployments.schemas import ClassifyAccepted, Health, JobResponse, job_body
 from deployments.services import Services, ServicesDep
 from jobs import uploads
+from jobs.idempotency import Replay, fingerprint
 from jobs.quota import QuotaState
 from jobs.record import TERMINAL, JobRecord, JobStatus
 from jobs.store import Cursor
@@ -30,6 +31,7 @@ from paleon.errors import (
     JobNotFound,
     PaleonError,
     QuotaExceeded,
+    Unprocessable,
 )
 
 router = APIRouter(tags=["jobs"])
@@ -51,24 +53,42 @@ async def _read_photos(files: list[UploadFile], limits: UploadSettings) -> list[
     return photos
 
 
-@router.post("/classify-async/", response_model=ClassifyAccepted)
+_PRINTABLE = re.compile(r"^[\x20-\x7e]{1,255}$")
+
+
+def _replayed(replay: Replay, sent: str) -> JSONResponse:
+    if replay.fingerprint != sent:
+        raise Unprocessable("This Idempotency-Key was used for a different submission; use "
+                            "a new key for new photos.")
+    if replay.state == "accepting" or replay.body is None:
+        raise Conflict("A request with this Idempotency-Key is still being accepted; try "
+                       "again in a moment.")
+    return JSONResponse(replay.body, headers={**(replay.headers or {}),
+                                              "Idempotent-Replayed": "true"})
+
+
+@router.post("/classify-async/", response_model=ClassifyAccepted,
+             responses={200: {"headers": {"Idempotent-Replayed": {
+                 "description": "true when this is the first answer to the same "
+                                "Idempotency-Key, given again", "schema": {"type": "string"}}}}})
 async def classify_async(
     caller: Caller,
     state: ServicesDep,
     image_files: Annotated[list[UploadFile], File(description="1–5 photos of one specimen")] = [],  # noqa: B006
+    idempotency_key: Annotated[str | None, Header(
+        description="1–255 printable characters: the same user and key within 24 h get the "
+                    "first answer again (charged once)")] = None,
 ) -> JSONResponse:
     user = caller.user
-    # Peek first: a user over the limit costs no image decoding. The take below is the
-    # atomic decision.
+    if idempotency_key is not None and not _PRINTABLE.match(idempotency_key):
+        raise InvalidRequest("Idempotency-Key must be 1 to 255 printable ASCII characters.")
+    replaying = idempotency_key is not None and \
+        await state.idempotency.seen(user.id, idempotency_key) is not None
+    # Peek first: a user over the limit costs no photo reading. The take below is the atomic
+    # decision. (A replay is answered whatever the quota says now.)
     before = await state.quota.peek(user.id, user.tier)
-    if before.remaining == 0:
-        raise _over_quota(before, user.tier)
-    spent = await state.refused_uploads.exhausted(user.id)
-    if spent is not None:
-        raise QuotaExceeded(
-            f"{spent.limit} uploads were refused today; uploads are refused until "
-            f"{spent.body()['reset_at']}.", rate_limit=before.body(),
-        ).with_headers({**before.headers(), "Retry-After": str(spent.retry_after())})
+    if not replaying:
+        await _check_allowance(state, user.id, user.tier, before)
     request_id = middleware.request_id()
     async with state.upload_slots:  # bounds the photos held in memory
         try:
@@ -76,21 +96,49 @@ async def classify_async(
         except PaleonError as exc:
             await state.refused_uploads.spend(user.id)
             raise exc.with_headers(before.headers()) from None
-        accepted, quota = await state.quota.take(user.id, user.tier)
-        if not accepted:
-            raise _over_quota(quota, user.tier)
+        sent = ""
+        if idempotency_key is not None:
+            sent = fingerprint([(upload.filename or "", upload.content_type, data)
+                                for upload, data in zip(image_files, photos, strict=True)])
+            replay = await state.idempotency.begin(user.id, idempotency_key, sent)
+            if replay is not None:
+                return _replayed(replay, sent)
         try:
-            job = await state.jobs.create(user.id, photos, request_id)
-        except Exception:
-            await state.quota.refund(user.id, quota)
+            accepted, quota = await state.quota.take(user.id, user.tier)
+            if not accepted:
+                raise _over_quota(quota, user.tier)
+            try:
+                job = await state.jobs.create(user.id, photos, request_id)
+            except Exception:
+                await state.quota.refund(user.id, quota)
+                raise
+        except BaseException:
+            if idempotency_key is not None:
+                await state.idempotency.abandon(user.id, idempotency_key)
             raise
     state.reaper.launch(job.job_id, job.attempt)
     metrics.ingress()["submitted"].inc(tags={"tier": user.tier})
     log.info("job %s submitted with %d photo(s)", job.job_id, len(photos),
              extra=logs.fields(job_id=job.job_id))
     body = ClassifyAccepted(job_id=job.job_id, request_id=request_id,
-                            image_count=len(photos), rate_limit=quota.body())
-    return JSONResponse(body.model_dump(mode="json"), headers=quota.headers())
+                            image_count=len(photos), rate_limit=quota.body()).model_dump(
+                                mode="json")
+    if idempotency_key is not None:
+        await state.idempotency.finish(user.id, idempotency_key, sent, body, quota.headers())
+    return JSONResponse(body, headers=quota.headers())
+
+
+async def _check_allowance(state: Services, user_id: str, tier: str,
+                           before: QuotaState) -> None:
+    """429 before any photo is read: the day's jobs, or the day's refused uploads, spent."""
+    if before.remaining == 0:
+        raise _over_quota(before, tier)
+    spent = await state.refused_uploads.exhausted(user_id)
+    if spent is not None:
+        raise QuotaExceeded(
+            f"{spent.limit} uploads were refused today; uploads are refused until "
+            f"{spent.body()['reset_at']}.", rate_limit=before.body(),
+        ).with_headers({**before.headers(), "Retry-After": str(spent.retry_after())})
 
 
 def _over_quota(quota: QuotaState, tier: str) -> QuotaExceeded:

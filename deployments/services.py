@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 from auth.services import AuthServices
 from configs import Settings
 from jobs.events import JobEvents
+from jobs.idempotency import IdempotentSubmits
 from jobs.quota import Quota, RefusedUploads
 from jobs.reaper import Launcher, Reaper
 from jobs.store import JobStore
@@ -32,6 +33,7 @@ class Services:
     auth: AuthServices
     jobs: JobStore
     events: JobEvents  # one pub/sub subscription, fanned out to waiting requests
+    idempotency: IdempotentSubmits
     quota: Quota
     refused_uploads: RefusedUploads
     reaper: Reaper  # launches jobs and keeps track of them
@@ -51,6 +53,7 @@ class Services:
             auth=AuthServices.build(settings, redis),
             jobs=jobs,
             events=JobEvents(redis),
+            idempotency=IdempotentSubmits(redis),
             quota=Quota(redis, settings.tier_limits),
             refused_uploads=RefusedUploads(redis, settings.uploads.refused_per_day),
             reaper=Reaper(jobs, launcher, settings.jobs),

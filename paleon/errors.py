@@ -46,6 +46,10 @@ class Conflict(PaleonError):
     status_code = 409
 
 
+class Unprocessable(PaleonError):
+    status_code = 422
+
+
 class QuotaExceeded(PaleonError):
     status_code = 429
 
