@@ -282,17 +282,52 @@ def cmd_classify(args: argparse.Namespace) -> int:
         job_id = submitted.json()["job_id"]
         deadline = time.monotonic() + args.timeout
         with tqdm(desc=f"job {job_id}", bar_format="{desc} [{elapsed}]") as bar:
-            while True:
-                job = client.get(f"/result/{job_id}", headers=headers).json()
-                bar.set_description_str(f"job {job_id}: {job.get('status', '?')}")
-                if job.get("status") in ("completed", "failed", "canceled"):
-                    break
-                if time.monotonic() > deadline:
-                    print(f"paleon: job {job_id} still {job.get('status')}", file=sys.stderr)
-                    return 1
-                time.sleep(0.5)
+            job = _follow(client, job_id, headers, deadline, bar)
+        if job.get("status") not in FINAL:
+            print(f"paleon: job {job_id} still {job.get('status')}", file=sys.stderr)
+            return 1
     print(json.dumps(job, indent=2))
     return 0 if job["status"] == "completed" else 1
+
+
+FINAL = ("completed", "failed", "canceled")
+
+
+def _progress(job: dict) -> str:
+    where = job.get("queue_position")
+    start = job.get("estimated_start_s")
+    if job.get("status") == "pending" and where is not None:
+        return f"queued, {where} ahead" + (f", starting in ~{start:.0f} s" if start else "")
+    return str(job.get("status", "?"))
+
+
+def _follow(client: httpx.Client, job_id: str, headers: dict, deadline: float,
+            bar: tqdm) -> dict:
+    """The job until it ends or the deadline passes: by its live stream, falling back on
+    long-polls (Prefer: wait) if the stream cannot be had."""
+    job: dict = {}
+    try:
+        left = max(deadline - time.monotonic(), 1.0)
+        with client.stream("GET", f"/result/{job_id}/events", headers=headers,
+                           timeout=httpx.Timeout(30, read=min(left, 30))) as stream:
+            if stream.status_code == 200:
+                for line in stream.iter_lines():
+                    if line.startswith("data: "):
+                        job = json.loads(line[6:])
+                        bar.set_description_str(f"job {job_id}: {_progress(job)}")
+                    if job.get("status") in FINAL or time.monotonic() > deadline:
+                        return job
+    except httpx.HTTPError:
+        pass  # the long-poll below picks up from here
+    while time.monotonic() < deadline and job.get("status") not in FINAL:
+        wait = max(1, min(30, int(deadline - time.monotonic())))
+        answer = client.get(f"/result/{job_id}", timeout=wait + 30,
+                            headers={**headers, "Prefer": f"wait={wait}"})
+        if answer.status_code != 200:
+            raise SystemExit(f"paleon: {answer.status_code}: {answer.json().get('detail')}")
+        job = answer.json()
+        bar.set_description_str(f"job {job_id}: {_progress(job)}")
+    return job
 
 
 def cmd_users(args: argparse.Namespace) -> int:
