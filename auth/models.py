@@ -59,3 +59,19 @@ class Identity(Base):
     avatar_url: Mapped[str | None] = mapped_column(String(1000), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+class WebhookSecret(Base):
+    """The key that signs a user's webhooks (Standard Webhooks: `whsec_` + base64). It must
+    be readable to sign, so it is stored as it is; after a rotation the previous one also
+    signs until `previous_until`."""
+
+    __tablename__ = "webhook_secrets"
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"),
+                                         primary_key=True)
+    secret: Mapped[str] = mapped_column(String(64))
+    previous: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    previous_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True),
+                                                            nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)

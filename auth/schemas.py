@@ -82,3 +82,11 @@ class APIKeyInfo(BaseModel):
 
 class APIKeyResponse(APIKeyInfo):
     key: str  # shown once, at creation
+
+
+class WebhookSecretResponse(BaseModel):
+    secret: str = Field(description="`whsec_` + base64: the key of every webhook signature "
+                                    "(Standard Webhooks); decode the part after `whsec_`")
+    previous_valid_until: datetime | None = Field(
+        default=None, description="after a rotation, the previous secret also signs until "
+                                  "then (both signatures are sent)")

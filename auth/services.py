@@ -15,6 +15,7 @@ from auth.sessions import Sessions
 from auth.store import UserStore, make_engine
 from auth.supabase import SupabaseVerifier
 from auth.throttle import LoginThrottle, RegistrationThrottle
+from auth.webhook_secrets import WebhookSecretStore
 from configs import Settings
 
 
@@ -24,6 +25,7 @@ class AuthServices:
     users: UserStore
     keys: KeyStore
     identities: IdentityStore
+    webhook_secrets: WebhookSecretStore
     sessions: Sessions
     login_throttle: LoginThrottle
     registration_throttle: RegistrationThrottle
@@ -40,6 +42,7 @@ class AuthServices:
             users=UserStore(engine),
             keys=KeyStore(engine),
             identities=IdentityStore(engine),
+            webhook_secrets=WebhookSecretStore(engine),
             sessions=Sessions(redis, settings.refresh_ttl_s),
             login_throttle=LoginThrottle(redis, settings.login),
             registration_throttle=RegistrationThrottle(redis, settings.login),

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from paleon.tools import gallery, sidecars  # noqa: E402
-from paleon.tools.cli import HIGH_THROUGHPUT_ENV  # noqa: E402
+from paleon.tools.serve_command import HIGH_THROUGHPUT_ENV  # noqa: E402
 
 
 def raw_rate(images: list[bytes], batch: int, seconds: float, threads: int) -> float:

@@ -9,8 +9,10 @@ from configs.groups import (
     SupabaseSettings,
     TierLimits,
     UploadSettings,
+    WebhookSettings,
 )
 from configs.settings import Settings
 
 __all__ = ["Calibration", "JobSettings", "JobTaskSettings", "LoginSettings", "OpenAISettings",
-           "Settings", "SupabaseSettings", "TierLimits", "UploadSettings"]
+           "Settings", "SupabaseSettings", "TierLimits", "UploadSettings",
+           "WebhookSettings"]

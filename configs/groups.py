@@ -60,8 +60,30 @@ class JobSettings(_Group):
     # Task workers an Ingress replica starts before it reports ready, so the first jobs
     # do not wait for worker processes to start (0: start them on demand).
     warm_workers: int = Field(default=4, ge=0, le=64)
+    # Requests a user may hold waiting on jobs at once per Ingress replica (long-polls:
+    # beyond it they answer at once; live streams: 429).
+    waiting_requests_per_user: int = Field(default=20, ge=1)
+    # Jobs canceled before they started that are given back to a user's quota per UTC day
+    # (beyond it a cancel still cancels, and the job stays counted).
+    canceled_refunds_per_day: int = Field(default=10, ge=0)
     # Seconds an ingress replica that is going away waits for the jobs it launched.
     shutdown_grace_s: float = Field(default=10.0, ge=0)
+
+
+class WebhookSettings(_Group):
+    """Webhook deliveries (jobs/webhooks.py): how long to try, and where they may go."""
+
+    # Seconds before each retry, with ±10 % jitter: about 28 h in all at the default.
+    retry_schedule_s: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
+    timeout_s: float = Field(default=10.0, gt=0, le=60)
+    # Outside development a webhook must be https and resolve to public addresses only;
+    # networks listed here (CIDR) are allowed as well, over http too: a receiver inside
+    # the operator's own network.
+    allowed_networks: tuple[str, ...] = ()
+    # Deliveries a replica makes at once; a delivery it starts is leased to it this long.
+    concurrency: int = Field(default=16, ge=1, le=256)
+    lease_s: float = Field(default=60.0, gt=10)
+    poll_s: float = Field(default=1.0, gt=0)
 
 
 class LoginSettings(_Group):

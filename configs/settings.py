@@ -18,6 +18,7 @@ from configs.groups import (
     SupabaseSettings,
     TierLimits,
     UploadSettings,
+    WebhookSettings,
 )
 
 _PLACEHOLDER_SECRETS = {"changeme", "secret", "dev-insecure-secret", "dev-insecure-pepper",
@@ -53,6 +54,7 @@ class Settings(BaseSettings):
     login: LoginSettings = LoginSettings()
     uploads: UploadSettings = UploadSettings()
     jobs: JobSettings = JobSettings()
+    webhooks: WebhookSettings = WebhookSettings()
     openai: OpenAISettings = OpenAISettings()
 
     # The body limit of every route but the upload (uploads.body_bytes): JSON bodies are small.

@@ -6,12 +6,12 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pymilvus import MilvusException
-from ray.exceptions import RayError
 from redis import exceptions as redis_errors
 from sqlalchemy import exc as sql_errors
 from starlette.exceptions import HTTPException
 
-from paleon.errors import PaleonError
+from deployments.handles import UNAVAILABLE
+from paleon.errors import RETRY_AFTER_S, PaleonError
 
 log = logging.getLogger("paleon.http")
 
@@ -30,9 +30,10 @@ OUTAGES: tuple[tuple[type[Exception], str], ...] = (
     (sql_errors.InterfaceError, "the user store"),
     (sql_errors.TimeoutError, "the user store"),
     (MilvusException, "Milvus, which holds the reference specimens and the knowledge base"),
-    (RayError, "a Serve deployment"),
+    # Only the kinds that say a deployment cannot answer now: an error raised inside a
+    # deployment (a RayTaskError, also an instance of its cause) keeps its own status.
+    *((kind, "a Serve deployment") for kind in UNAVAILABLE),
 )
-RETRY_AFTER_S = 5
 
 
 def outage(request: Request, exc: Exception) -> JSONResponse | None:

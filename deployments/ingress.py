@@ -35,7 +35,7 @@ class Ingress:
                                              classifier=classifier, retriever=retriever))
         self.services = Services.build(config, RetrieverHandle(retriever),
                                        tasks.launcher(wiring))
-        self.services.reaper.start()
+        self.services.start()
         # Ready only with warm task workers: no cold start for the first jobs.
         warmed = await tasks.warm(wiring, config.jobs.warm_workers)
         log.info("%d job task worker(s) warm", warmed)
@@ -54,3 +54,5 @@ class Ingress:
         # instead, since restarting replicas would take the whole API down with it.
         if self.services.reaper.stopped_unexpectedly:
             raise RuntimeError("the overdue-job reaper stopped")
+        if self.services.courier.stopped_unexpectedly:
+            raise RuntimeError("the webhook courier stopped")

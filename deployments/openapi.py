@@ -52,6 +52,7 @@ EXTRA: dict[tuple[str, str], tuple[str, ...]] = {
     ("post", "/auth/oauth/signin"): ("401", "403"),
     ("post", "/classify-async/"): ("409", "422", "429"),
     ("post", "/jobs/{job_id}/cancel"): ("409",),
+    ("get", "/result/{job_id}/events"): ("429",),
     ("get", "/metrics"): ("401", "403"),
 }
 

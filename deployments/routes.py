@@ -4,13 +4,14 @@ import asyncio
 import logging
 import re
 import time
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import suppress
 from typing import Annotated
 from urllib.parse import urlencode
 
 import orjson
-from fastapi import APIRouter, File, Header, Path, Query, Request, UploadFile
+from fastapi import APIRouter, File, Form, Header, Path, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from auth.deps import Caller
@@ -19,6 +20,7 @@ from deployments import metrics, middleware
 from deployments.schemas import ClassifyAccepted, Health, JobResponse, job_body
 from deployments.services import Services, ServicesDep
 from jobs import uploads
+from jobs.events import WaitSlot
 from jobs.idempotency import Replay, fingerprint
 from jobs.quota import QuotaState
 from jobs.record import TERMINAL, JobRecord, JobStatus
@@ -56,15 +58,22 @@ async def _read_photos(files: list[UploadFile], limits: UploadSettings) -> list[
 _PRINTABLE = re.compile(r"^[\x20-\x7e]{1,255}$")
 
 
-def _replayed(replay: Replay, sent: str) -> JSONResponse:
+def _replayed(replay: Replay, sent: str, now: QuotaState) -> JSONResponse:
+    """The first answer to a key again: as given ("done"), or rebuilt from the job when its
+    request ended after making it ("created"), with the quota as it stands now."""
     if replay.fingerprint != sent:
         raise Unprocessable("This Idempotency-Key was used for a different submission; use "
                             "a new key for new photos.")
-    if replay.state == "accepting" or replay.body is None:
-        raise Conflict("A request with this Idempotency-Key is still being accepted; try "
-                       "again in a moment.")
-    return JSONResponse(replay.body, headers={**(replay.headers or {}),
-                                              "Idempotent-Replayed": "true"})
+    replayed = {"Idempotent-Replayed": "true"}
+    if replay.state == "done" and replay.body is not None:
+        return JSONResponse(replay.body, headers={**(replay.headers or {}), **replayed})
+    if replay.state == "created" and replay.job_id is not None:
+        body = ClassifyAccepted(job_id=replay.job_id, request_id=replay.request_id or "",
+                                image_count=replay.image_count or 0,
+                                rate_limit=now.body()).model_dump(mode="json")
+        return JSONResponse(body, headers={**now.headers(), **replayed})
+    raise Conflict("A request with this Idempotency-Key is still being accepted; try "
+                   "again in a moment.")
 
 
 @router.post("/classify-async/", response_model=ClassifyAccepted,
@@ -78,17 +87,26 @@ async def classify_async(
     idempotency_key: Annotated[str | None, Header(
         description="1–255 printable characters: the same user and key within 24 h get the "
                     "first answer again (charged once)")] = None,
+    webhook: Annotated[str | None, Form(
+        max_length=2000, description="an https URL to POST the job to, signed as the "
+        "Standard Webhooks spec says (README, \"Webhooks\")")] = None,
+    webhook_events_filter: Annotated[list[str], Form(
+        description="`start` and/or `completed` (any terminal status); default "
+                    "`completed`")] = [],  # noqa: B006
 ) -> JSONResponse:
     user = caller.user
     if idempotency_key is not None and not _PRINTABLE.match(idempotency_key):
         raise InvalidRequest("Idempotency-Key must be 1 to 255 printable ASCII characters.")
+    subscription = await state.webhook_targets.subscription(webhook, webhook_events_filter)
     replaying = idempotency_key is not None and \
         await state.idempotency.seen(user.id, idempotency_key) is not None
     # Peek first: a user over the limit costs no photo reading. The take below is the atomic
-    # decision. (A replay is answered whatever the quota says now.)
+    # decision. (A replay is answered whatever the job quota says now; the budget of refused
+    # uploads applies to every request that sends photos.)
     before = await state.quota.peek(user.id, user.tier)
-    if not replaying:
-        await _check_allowance(state, user.id, user.tier, before)
+    if not replaying and before.remaining == 0:
+        raise _over_quota(before, user.tier)
+    await _check_refused_uploads(state, user.id, before)
     request_id = middleware.request_id()
     async with state.upload_slots:  # bounds the photos held in memory
         try:
@@ -96,25 +114,31 @@ async def classify_async(
         except PaleonError as exc:
             await state.refused_uploads.spend(user.id)
             raise exc.with_headers(before.headers()) from None
-        sent = ""
+        claim = None
         if idempotency_key is not None:
+            fields: list[tuple[str, str | None, bytes]] = [] if subscription is None else [
+                ("webhook", None, subscription.url.encode()),
+                ("webhook_events_filter", None, " ".join(subscription.events).encode())]
             sent = fingerprint([(upload.filename or "", upload.content_type, data)
-                                for upload, data in zip(image_files, photos, strict=True)])
-            replay = await state.idempotency.begin(user.id, idempotency_key, sent)
-            if replay is not None:
-                return _replayed(replay, sent)
+                                for upload, data in zip(image_files, photos, strict=True)]
+                               + fields)
+            held = await state.idempotency.begin(user.id, idempotency_key, sent)
+            if isinstance(held, Replay):
+                return _replayed(held, sent, before)
+            claim = held
         try:
             accepted, quota = await state.quota.take(user.id, user.tier)
             if not accepted:
                 raise _over_quota(quota, user.tier)
             try:
-                job = await state.jobs.create(user.id, photos, request_id)
+                job = await state.jobs.create(user.id, photos, request_id, claim,
+                                              subscription)
             except Exception:
                 await state.quota.refund(user.id, quota)
                 raise
         except BaseException:
-            if idempotency_key is not None:
-                await state.idempotency.abandon(user.id, idempotency_key)
+            if claim is not None:  # a no-op if the job was made after all
+                await state.idempotency.abandon(claim)
             raise
     state.reaper.launch(job.job_id, job.attempt)
     metrics.ingress()["submitted"].inc(tags={"tier": user.tier})
@@ -123,16 +147,13 @@ async def classify_async(
     body = ClassifyAccepted(job_id=job.job_id, request_id=request_id,
                             image_count=len(photos), rate_limit=quota.body()).model_dump(
                                 mode="json")
-    if idempotency_key is not None:
-        await state.idempotency.finish(user.id, idempotency_key, sent, body, quota.headers())
+    if claim is not None:
+        await state.idempotency.finish(claim, body, quota.headers())
     return JSONResponse(body, headers=quota.headers())
 
 
-async def _check_allowance(state: Services, user_id: str, tier: str,
-                           before: QuotaState) -> None:
-    """429 before any photo is read: the day's jobs, or the day's refused uploads, spent."""
-    if before.remaining == 0:
-        raise _over_quota(before, tier)
+async def _check_refused_uploads(state: Services, user_id: str, before: QuotaState) -> None:
+    """429 before any photo is read once the day's budget of refused uploads is spent."""
     spent = await state.refused_uploads.exhausted(user_id)
     if spent is not None:
         raise QuotaExceeded(
@@ -169,7 +190,10 @@ _WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*(\d+)", re.IGNORECASE)
 def _preferred_wait(prefer: str | None) -> int:
     """RFC 7240's `Prefer: wait=N`, capped at MAX_WAIT_S; 0 when absent."""
     found = _WAIT.search(prefer or "")
-    return min(int(found.group(1)), MAX_WAIT_S) if found else 0
+    if found is None:
+        return 0
+    digits = found.group(1).lstrip("0") or "0"
+    return MAX_WAIT_S if len(digits) > 4 else min(int(digits), MAX_WAIT_S)
 
 
 async def _body(state: Services, job: JobRecord) -> bytes:
@@ -188,19 +212,25 @@ async def result(
                     f"seconds have passed (at most {MAX_WAIT_S})")] = None,
 ) -> Response:
     wait_s = _preferred_wait(prefer)
-    if not wait_s:
+    # A user already holding WAITING_REQUESTS_PER_USER waits is answered at once (a
+    # preference the server may decline, RFC 7240: no Preference-Applied then).
+    slot = state.events.slots.take(caller.user.id) if wait_s else None
+    if slot is None:
         job = await _own_job(state, caller.user.id, job_id)
         return Response(await _body(state, job), media_type="application/json")
     deadline = time.monotonic() + wait_s
-    async with state.events.watching(job_id) as changed:
-        while True:
-            changed.clear()
-            job = await _own_job(state, caller.user.id, job_id)
-            left = deadline - time.monotonic()
-            if job.status in TERMINAL or left <= 0:
-                break
-            with suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), min(left, RECHECK_S))
+    try:
+        async with state.events.watching(job_id) as changed:
+            while True:
+                changed.clear()
+                job = await _own_job(state, caller.user.id, job_id)
+                left = deadline - time.monotonic()
+                if job.status in TERMINAL or left <= 0:
+                    break
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(changed.wait(), min(left, RECHECK_S))
+    finally:
+        slot.release()
     return Response(await _body(state, job), media_type="application/json",
                     headers={"Preference-Applied": f"wait={wait_s}"})
 
@@ -215,32 +245,43 @@ async def result_events(
     last_event_id: Annotated[str | None, Header(
         description="the id of the last event received, to resume")] = None,
 ) -> StreamingResponse:
-    """The job's changes as server-sent events; each event's id is the job's version."""
+    """The job's changes as server-sent events; each event's id is the job's version. A
+    user holding WAITING_REQUESTS_PER_USER streams and long-polls already: 429."""
     user_id = caller.user.id
     await _own_job(state, user_id, job_id)  # 403/404 before the stream starts
+    slot = state.events.slots.take(user_id)
+    if slot is None:
+        raise QuotaExceeded(
+            f"{state.events.slots.per_user} requests of yours are already waiting on jobs; "
+            "close one (or poll) and try again.").with_headers({"Retry-After": "5"})
 
-    async def stream() -> AsyncIterator[bytes]:
-        sent = last_event_id
-        async with state.events.watching(job_id) as changed:
-            job = await state.jobs.get(job_id)  # read again once watching: nothing missed
-            while True:
-                if job is None:  # expired or deleted meanwhile
-                    return
-                version = f"{job.updated_at:.6f}"
-                if version != sent:
-                    yield (f"id: {version}\nevent: status\ndata: ".encode()
-                           + await _body(state, job) + b"\n\n")
-                    sent = version
-                if job.status in TERMINAL:
-                    return
-                try:
-                    await asyncio.wait_for(changed.wait(), KEEP_ALIVE_S)
-                except TimeoutError:
-                    yield b": keep-alive\n\n"
-                changed.clear()
-                job = await state.jobs.get(job_id)
+    async def stream(slot: WaitSlot) -> AsyncIterator[bytes]:
+        try:
+            sent = last_event_id
+            async with state.events.watching(job_id) as changed:
+                job = await state.jobs.get(job_id)  # read again once watching: nothing missed
+                while True:
+                    if job is None:  # expired or deleted meanwhile
+                        return
+                    version = f"{job.updated_at:.6f}"
+                    if version != sent:
+                        yield (f"id: {version}\nevent: status\ndata: ".encode()
+                               + await _body(state, job) + b"\n\n")
+                        sent = version
+                    if job.status in TERMINAL:
+                        return
+                    try:
+                        await asyncio.wait_for(changed.wait(), KEEP_ALIVE_S)
+                    except TimeoutError:
+                        yield b": keep-alive\n\n"
+                    changed.clear()
+                    job = await state.jobs.get(job_id)
+        finally:
+            slot.release()
 
-    return StreamingResponse(stream(), media_type="text/event-stream",
+    events = stream(slot)
+    weakref.finalize(events, slot.release)  # a stream never started gives it back too
+    return StreamingResponse(events, media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
@@ -277,8 +318,9 @@ async def cancel(
     job_id: Annotated[str, Path(max_length=64)], state: ServicesDep, caller: Caller
 ) -> Response:
     """Cancel a pending or processing job: a pending job never starts and its quota is
-    given back (the X-RateLimit-* headers say so); a processing job's result is discarded
-    when its attempt ends. A finished job: 409 with its status."""
+    given back, up to CANCELED_REFUNDS_PER_DAY a day (the X-RateLimit-* headers say so); a
+    processing job's result is discarded when its attempt ends. A finished job: 409 with
+    its status."""
     user = caller.user
     job = await _own_job(state, user.id, job_id)
     outcome = await state.jobs.cancel(job_id)
@@ -290,7 +332,8 @@ async def cancel(
                        "can be canceled.", status=was)
     headers = {}
     if was == "pending":  # it never started: the job is given back
-        headers = (await state.quota.refund_job(user.id, user.tier, job.created_at)).headers()
+        _, quota = await state.quota.refund_canceled(user.id, user.tier, job.created_at)
+        headers = quota.headers()
     log.info("job %s canceled while %s", job_id, was, extra=logs.fields(job_id=job_id))
     job = await state.jobs.get(job_id) or job
     return Response(orjson.dumps(job_body(job)), media_type="application/json",

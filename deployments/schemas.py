@@ -25,6 +25,20 @@ class ClassifyAccepted(BaseModel):
     rate_limit: RateLimit
 
 
+class WebhookDelivery(BaseModel):
+    event: Literal["start", "completed"]
+    attempt: int
+    status_code: int | None = None  # null: no answer (network error, timeout, refused)
+    at: datetime
+    error: str | None = None
+
+
+class WebhookInfo(BaseModel):
+    url: str
+    events: list[Literal["start", "completed"]]
+    deliveries: list[WebhookDelivery]  # every attempt so far, oldest first
+
+
 class JobResponse(BaseModel):
     job_id: str
     status: JobStatus
@@ -44,6 +58,7 @@ class JobResponse(BaseModel):
     queue_position: int | None = None
     estimated_start_s: float | None = None
     estimated_completion_s: float | None = None
+    webhook: WebhookInfo | None = None  # when the job was submitted with one
 
 
 def _moment(seconds: float | None) -> str | None:
@@ -66,6 +81,9 @@ def job_body(job: JobRecord, queue: QueueView | None = None) -> dict[str, Any]:
         "processing_time": job.processing_time, "request_id": job.request_id,
         "queue_position": queue.queue_position, "estimated_start_s": queue.estimated_start_s,
         "estimated_completion_s": queue.estimated_completion_s,
+        "webhook": None if job.webhook_url is None else {
+            "url": job.webhook_url, "events": (job.webhook_events or "").split(),
+            "deliveries": job.webhook_deliveries()},
     }
 
 

@@ -5,16 +5,21 @@ import asyncio
 from dataclasses import dataclass
 from typing import Annotated, Protocol
 
+import orjson
 from fastapi import Depends, Request
 from redis.asyncio import Redis
 
 from auth.services import AuthServices
 from configs import Settings
+from deployments.schemas import job_body
 from jobs.events import JobEvents
 from jobs.idempotency import IdempotentSubmits
 from jobs.quota import Quota, RefusedUploads
 from jobs.reaper import Launcher, Reaper
+from jobs.record import JobRecord
 from jobs.store import JobStore
+from jobs.webhook_targets import Targets
+from jobs.webhooks import Courier
 from paleon.private import private_dir
 
 
@@ -37,6 +42,8 @@ class Services:
     quota: Quota
     refused_uploads: RefusedUploads
     reaper: Reaper  # launches jobs and keeps track of them
+    webhook_targets: Targets  # where a webhook may go
+    courier: Courier  # delivers webhooks (started with the reaper)
     retrieval: Retrieval
     # How many submissions hold their photos in memory at once, from reading them to
     # storing them (the rest wait on disk, spooled). No photo is decoded here: the job does.
@@ -47,22 +54,40 @@ class Services:
         private_dir(settings.data_dir)
         redis = Redis.from_url(settings.redis_url, health_check_interval=30)
         jobs = JobStore(redis, settings.jobs)
+        auth = AuthServices.build(settings, redis)
+        targets = Targets(settings.webhooks, settings.environment == "development")
+
+        async def signing_secrets(user_id: str) -> tuple[str, ...]:
+            found = await asyncio.to_thread(auth.webhook_secrets.get, user_id)
+            return found.signing
+
+        def render(job: JobRecord) -> bytes:
+            return orjson.dumps(job_body(job))
+
         return cls(
             settings=settings,
             redis=redis,
-            auth=AuthServices.build(settings, redis),
+            auth=auth,
             jobs=jobs,
-            events=JobEvents(redis),
+            events=JobEvents(redis, settings.jobs.waiting_requests_per_user),
             idempotency=IdempotentSubmits(redis),
-            quota=Quota(redis, settings.tier_limits),
+            quota=Quota(redis, settings.tier_limits, settings.jobs.canceled_refunds_per_day),
             refused_uploads=RefusedUploads(redis, settings.uploads.refused_per_day),
             reaper=Reaper(jobs, launcher, settings.jobs),
+            webhook_targets=targets,
+            courier=Courier(redis, jobs, targets, signing_secrets, render, settings.webhooks),
             retrieval=retrieval,
             upload_slots=asyncio.Semaphore(settings.uploads.concurrent_uploads),
         )
 
+    def start(self) -> None:
+        """The replica's background work: overdue jobs and webhook deliveries."""
+        self.reaper.start()
+        self.courier.start()
+
     async def aclose(self) -> None:
         """After the reaper has stopped: the clients this replica opened."""
+        await self.courier.stop()
         await self.events.aclose()
         await self.redis.aclose()
 

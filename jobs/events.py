@@ -5,7 +5,7 @@ connection; it holds an asyncio.Event."""
 
 import asyncio
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
@@ -17,9 +17,43 @@ CHANNEL = key("jobs", "events")
 log = logging.getLogger("paleon.jobs")
 
 
+class WaitSlot:
+    """One request's place among its user's waiting requests; given back once."""
+
+    def __init__(self, slots: "WaitSlots", user_id: str):
+        self._slots, self._user_id = slots, user_id
+        self._held = True
+
+    def release(self) -> None:
+        if self._held:
+            self._held = False
+            self._slots.give_back(self._user_id)
+
+
+class WaitSlots:
+    """How many requests each user may hold waiting on jobs at once (long-polls, live
+    streams) in one replica, so one client cannot fill a replica's request slots."""
+
+    def __init__(self, per_user: int):
+        self.per_user = per_user
+        self.held: Counter[str] = Counter()
+
+    def take(self, user_id: str) -> WaitSlot | None:
+        if self.held[user_id] >= self.per_user:
+            return None
+        self.held[user_id] += 1
+        return WaitSlot(self, user_id)
+
+    def give_back(self, user_id: str) -> None:
+        self.held[user_id] -= 1
+        if self.held[user_id] <= 0:
+            del self.held[user_id]
+
+
 class JobEvents:
-    def __init__(self, redis: Redis):
+    def __init__(self, redis: Redis, waits_per_user: int = 20):
         self.redis = redis
+        self.slots = WaitSlots(waits_per_user)
         self.waiters: dict[str, set[asyncio.Event]] = defaultdict(set)
         self._listener: asyncio.Task | None = None
 

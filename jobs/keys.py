@@ -11,6 +11,8 @@ TOTALS = key("jobs", "totals")  # submitted / completed / failed, since Redis be
 COMPLETIONS = key("jobs", "completions")
 RATE_WINDOW_S = 120
 PROCESSING_MEAN = key("jobs", "processing-mean-s")  # a moving average, for estimates
+# Webhook events to deliver, "{job_id}:{event}" → when next (jobs/webhooks.py)
+WEBHOOKS_DUE = key("webhooks", "due")
 
 
 def user_jobs_key(user_id: str) -> str:

@@ -4,7 +4,7 @@ that builds its KEYS and ARGV by name."""
 from redis.asyncio import Redis
 
 from jobs.events import CHANNEL
-from jobs.keys import RATE_WINDOW_S, JobKeys
+from jobs.keys import RATE_WINDOW_S, WEBHOOKS_DUE, JobKeys
 
 _CLAIM = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
@@ -15,6 +15,7 @@ redis.call('HSET', KEYS[1], 'status', 'processing', 'started_at', ARGV[3],
            'updated_at', ARGV[3], 'worker_pid', ARGV[5])
 redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
+webhook(KEYS[1], ARGV[1], 'start', ARGV[3])
 redis.call('PUBLISH', '{CHANNEL}', ARGV[1])
 return redis.call('HGET', KEYS[1], 'created_at')
 """
@@ -35,6 +36,7 @@ redis.call('ZADD', KEYS[6], ARGV[3], ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', tonumber(ARGV[3]) - tonumber(ARGV[7]))
 local mean = tonumber(redis.call('GET', KEYS[7]) or ARGV[6])
 redis.call('SET', KEYS[7], 0.9 * mean + 0.1 * tonumber(ARGV[6]))
+webhook(KEYS[1], ARGV[1], 'completed', ARGV[3])
 redis.call('PUBLISH', '{CHANNEL}', ARGV[1])
 return 1
 """
@@ -73,6 +75,7 @@ redis.call('ZREM', KEYS[4], ARGV[1])
 redis.call('DEL', KEYS[3])
 redis.call('EXPIRE', KEYS[1], ARGV[5])
 redis.call('HINCRBY', KEYS[5], 'failed', 1)
+webhook(KEYS[1], ARGV[1], 'completed', ARGV[3])
 redis.call('PUBLISH', '{CHANNEL}', ARGV[1])
 return 1
 """
@@ -88,6 +91,7 @@ redis.call('ZREM', KEYS[4], ARGV[1])
 redis.call('DEL', KEYS[3])
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 redis.call('HINCRBY', KEYS[5], 'canceled', 1)
+webhook(KEYS[1], ARGV[1], 'completed', ARGV[2])
 redis.call('PUBLISH', '{CHANNEL}', ARGV[1])
 return {1, status}
 """
@@ -132,6 +136,7 @@ if attempt - handed_back >= tonumber(ARGV[3]) or handed_back >= tonumber(ARGV[6]
   redis.call('DEL', KEYS[3])
   redis.call('EXPIRE', KEYS[1], ARGV[5])
   redis.call('HINCRBY', KEYS[5], 'failed', 1)
+  webhook(KEYS[1], ARGV[1], 'completed', ARGV[2])
   redis.call('PUBLISH', '{CHANNEL}', ARGV[1])
   return 0
 end
@@ -155,9 +160,25 @@ return 1
 """
 
 
+# Queues a webhook event of a job (jobs/webhooks.py) once, if the job asked for it.
+_WEBHOOK = """
+local function webhook(job, id, event, now)
+  local events = redis.call('HGET', job, 'webhook_events')
+  if not events or not string.find(' ' .. events .. ' ', ' ' .. event .. ' ', 1, true) then
+    return
+  end
+  if redis.call('HSETNX', job, 'webhook_queued_' .. event, now) == 1 then
+    redis.call('ZADD', '{WEBHOOKS}', now, id .. ':' .. event)
+  end
+end
+"""
+
+
 def _published(script: str) -> str:
-    """The script with the job events channel (jobs/events.py) in place."""
-    return script.replace("{CHANNEL}", CHANNEL)
+    """The script with the job events channel (jobs/events.py) and the webhook queue in
+    place."""
+    return (_WEBHOOK + script).replace("{CHANNEL}", CHANNEL).replace("{WEBHOOKS}",
+                                                                      WEBHOOKS_DUE)
 
 
 class JobScripts:

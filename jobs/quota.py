@@ -65,12 +65,27 @@ return count
 """
 
 
+# A canceled job given back (KEYS[1]: its day's counter), at most ARGV[1] a day per user
+# (KEYS[2]: today's refunds, expiring at ARGV[2]); 1 when given back.
+_REFUND_CANCELED = """
+local refunds = tonumber(redis.call('GET', KEYS[2]) or '0')
+if refunds >= tonumber(ARGV[1]) then return 0 end
+if tonumber(redis.call('GET', KEYS[1]) or '0') <= 0 then return 0 end
+redis.call('DECR', KEYS[1])
+redis.call('INCR', KEYS[2])
+redis.call('EXPIREAT', KEYS[2], ARGV[2])
+return 1
+"""
+
+
 class Quota:
-    def __init__(self, redis: Redis, limits: TierLimits):
+    def __init__(self, redis: Redis, limits: TierLimits, canceled_refunds_per_day: int = 10):
         self.redis = redis
         self.limits = limits
+        self.canceled_refunds_per_day = canceled_refunds_per_day
         self._take_script = redis.register_script(_TAKE)
         self._refund_script = redis.register_script(_REFUND)
+        self._refund_canceled = redis.register_script(_REFUND_CANCELED)
 
     async def _take(self, counter: str, *, limit: int, expire_at: int) -> tuple[bool, int]:
         accepted, count = await self._take_script(keys=[counter], args=[limit, expire_at])
@@ -95,12 +110,17 @@ class Quota:
         count = int(await self.redis.get(self._key(user_id, day)) or 0)
         return QuotaState(limit=self.limits.for_tier(tier), current=count, reset_epoch=reset)
 
-    async def refund_job(self, user_id: str, tier: str, created_at: float) -> QuotaState:
-        """Give back the job a user submitted at `created_at` (its day's counter); the
-        state of today's quota after it."""
+    async def refund_canceled(self, user_id: str, tier: str,
+                              created_at: float) -> tuple[bool, QuotaState]:
+        """Give back a job canceled before it started, submitted at `created_at` (its day's
+        counter), up to `canceled_refunds_per_day` a day, so submitting and canceling cannot
+        go on without limit; whether it was given back, and today's quota after it."""
         day, _ = _day_window(datetime.fromtimestamp(created_at, UTC))
-        await self._refund(self._key(user_id, day))
-        return await self.peek(user_id, tier)
+        today, reset = _day_window(datetime.now(UTC))
+        given = await self._refund_canceled(
+            keys=[self._key(user_id, day), key("canceled-refunds", user_id, today)],
+            args=[self.canceled_refunds_per_day, reset])
+        return bool(given), await self.peek(user_id, tier)
 
     async def refund(self, user_id: str, taken: QuotaState) -> None:
         """Give back a job taken on `taken.day`, even after midnight, and never below 0."""

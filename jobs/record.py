@@ -1,5 +1,6 @@
 """A job as Redis holds it: one hash per job, read back into a typed record."""
 
+import json
 from typing import Literal
 
 from pydantic import BaseModel
@@ -35,6 +36,12 @@ class JobRecord(BaseModel):
     worker_pid: int | None = None
     handed_back: int = 0  # attempts a replica going away gave back
     normalised: int = 0  # 1 once a job task replaced the uploaded photos by normalised ones
+    webhook_url: str | None = None
+    webhook_events: str | None = None  # space-separated: start, completed
+    webhook_log: str | None = None  # one JSON line per delivery attempt (jobs/webhooks.py)
+
+    def webhook_deliveries(self) -> list[dict]:
+        return [json.loads(line) for line in (self.webhook_log or "").splitlines() if line]
 
     @classmethod
     def from_redis(cls, raw: dict[bytes, bytes]) -> "JobRecord":

@@ -58,6 +58,10 @@ def vision_model(settings: JobTaskSettings) -> VisionModel | None:
                        openai.timeout_s, openai.max_retries, openai.image_side)
 
 
+class _Superseded(Exception):
+    """The attempt is no longer the job's own (canceled, deleted, retried elsewhere)."""
+
+
 class JobRunner:
     def __init__(self, store: JobStore, classifier: Classifier, retrieval: Retrieval,
                  settings: JobTaskSettings, kb: KnowledgeBase,
@@ -84,6 +88,11 @@ class JobRunner:
             # Bounded like the claim's deadline: a stuck attempt frees its worker and cancels
             # its queued deployment requests instead of adding load when the reaper retries.
             result = await asyncio.wait_for(self._identify(job_id, attempt, started), limit_s)
+        except _Superseded:
+            log.info("job %s attempt %d stopped: the job moved on without it", job_id,
+                     attempt, extra=context)
+            self.metrics.finished("superseded", time.perf_counter() - started)
+            return
         except ServiceUnavailable as exc:  # a deployment restarting: not the job's fault
             log.warning("job %s attempt %d postponed: %s", job_id, attempt, exc.detail,
                         extra=context)
@@ -133,5 +142,6 @@ class JobRunner:
         limits = self.settings.uploads
         images = await asyncio.to_thread(
             lambda: [uploads.prepare(index, data, limits) for index, data in enumerate(images)])
-        await self.store.normalised(job_id, attempt, images)
+        if not await self.store.normalised(job_id, attempt, images):
+            raise _Superseded  # no work for the deployments on a job that went on
         return images

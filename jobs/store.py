@@ -10,6 +10,7 @@ from typing import cast
 from redis.asyncio import Redis
 
 from configs import JobSettings
+from jobs.idempotency import Claim
 from jobs.keys import (
     COMPLETIONS,
     DEADLINES,
@@ -22,6 +23,7 @@ from jobs.keys import (
 )
 from jobs.lua import JobScripts
 from jobs.record import JobRecord, QueueView
+from jobs.webhook_targets import Subscription
 
 
 # The clients are made without decode_responses, so Redis answers bytes; redis-py types its
@@ -65,11 +67,16 @@ class JobStore:
         self.settings = settings
         self.scripts = JobScripts(redis)
 
-    async def create(self, user_id: str, images: list[bytes], request_id: str) -> JobRecord:
+    async def create(self, user_id: str, images: list[bytes], request_id: str,
+                     claim: Claim | None = None,
+                     webhook: Subscription | None = None) -> JobRecord:
+        """A pending job, written in one transaction with, when given, the idempotency
+        claim's record of it."""
         now = time.time()
         job = JobRecord(job_id=uuid.uuid4().hex, user_id=user_id, status="pending", attempt=1,
                         image_count=len(images), request_id=request_id, created_at=now,
-                        updated_at=now)
+                        updated_at=now, webhook_url=webhook.url if webhook else None,
+                        webhook_events=" ".join(webhook.events) if webhook else None)
         keys, ttl = JobKeys.of(job.job_id), self.settings.result_ttl_s
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(keys.job, mapping=job.to_redis())  # type: ignore[arg-type]
@@ -82,6 +89,8 @@ class JobStore:
             pipe.zadd(DEADLINES, {job.job_id: now + self.settings.pending_timeout_s})
             pipe.zadd(QUEUED, {job.job_id: now})
             pipe.hincrby(TOTALS, "submitted", 1)
+            if claim is not None:
+                claim.record_job(pipe, job.job_id, request_id, job.image_count)
             await pipe.execute()
         return job
 

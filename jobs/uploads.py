@@ -60,20 +60,48 @@ def prepare(index: int, data: bytes, limits: UploadSettings) -> bytes:
     name = f"photo {index + 1}"
     known = list(FORMATS.values())
     with _readable(name, "JPEG, PNG or WebP"), Image.open(io.BytesIO(data), formats=known) as image:
-        detected = image.format
-    kind = next(kind for kind, fmt in FORMATS.items() if fmt == detected)
+        # Pillow's JPEG reader names a multi-picture JPEG (phones' MPO) "MPO".
+        detected = "JPEG" if image.format == "MPO" else image.format
+    kind = next((kind for kind, fmt in FORMATS.items() if fmt == detected), None)
+    if kind is None:
+        raise InvalidRequest(f"File {name!r} is not a JPEG, PNG or WebP image ({detected}).")
     return normalise(name, kind, data, limits)
 
 
 def _whole(fmt: str, data: bytes) -> bool:
-    """The format's end marker is there. JPEG: an EOI after the last start of scan (phones
-    may append data after EOI, such as a motion photo's video, so not necessarily at the
-    end); PNG: an IEND chunk; WebP: the RIFF length covers the data."""
+    """The format's end marker is there. JPEG: the main image's EOI (phones may append data
+    after it, such as a motion photo's video or an MPO's second picture); PNG: an IEND
+    chunk; WebP: the RIFF length covers the data."""
     if fmt == "JPEG":
-        return data.rfind(b"\xff\xd9") > data.rfind(b"\xff\xda") >= 0
+        scan = _first_scan(data)
+        # Entropy-coded data never holds FF D9 (an FF in it is followed by 00 or a
+        # restart marker), so the first one after the first scan is the main image's EOI.
+        return scan is not None and data.find(b"\xff\xd9", scan) >= 0
     if fmt == "PNG":
         return data.rfind(b"IEND") > 0
     return len(data) >= 8 + int.from_bytes(data[4:8], "little")
+
+
+def _first_scan(data: bytes) -> int | None:
+    """Where the first JPEG scan's data begins, by walking the marker segments from SOI
+    (their lengths skip EXIF thumbnails, which hold markers of their own); None if the
+    segments end before a scan."""
+    position = 2  # after SOI
+    while position + 4 <= len(data):
+        if data[position] != 0xFF:
+            return None
+        marker = data[position + 1]
+        if marker == 0xFF:  # fill byte
+            position += 1
+            continue
+        if 0xD0 <= marker <= 0xD8 or marker == 0x01:  # markers without a length
+            position += 2
+            continue
+        end = position + 2 + int.from_bytes(data[position + 2:position + 4], "big")
+        if marker == 0xDA:
+            return end if end <= len(data) else None
+        position = end
+    return None
 
 
 def _check_pixels(name: str, image: Image.Image, limits: UploadSettings) -> None:

@@ -54,5 +54,9 @@ class QuotaExceeded(PaleonError):
     status_code = 429
 
 
+RETRY_AFTER_S = 5  # what a 503 tells a client to wait before trying again
+
+
 class ServiceUnavailable(PaleonError):
     status_code = 503
+    headers = {"Retry-After": str(RETRY_AFTER_S)}

@@ -77,6 +77,9 @@ def settings(workdir, redis_server, milvus_server, supabase) -> dict:
         # Likewise failed logins from the one test-client address (the fuzzer makes many);
         # the per-address limit has a test of its own with its own limits.
         "login_failures_per_address": 100_000,
+        # Webhook receivers of the tests listen on loopback; retries come within seconds.
+        "webhooks": {"allowed_networks": ["127.0.0.0/8"], "retry_schedule_s": [1, 1, 1],
+                     "poll_s": 0.2},
     }
 
 

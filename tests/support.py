@@ -4,8 +4,10 @@ import os
 import secrets
 import subprocess
 import sys
+import threading
 import time
 import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -50,3 +52,41 @@ def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     command = [str(Path(sys.executable).with_name("paleon")), *args]
     return subprocess.run(command, env={**os.environ, **env}, capture_output=True, text=True,
                           timeout=600, check=False)
+
+
+class Receiver:
+    """A webhook receiver on loopback: records each delivery, answers from a script."""
+
+    def __init__(self, answers=()):
+        self.answers = list(answers)  # status codes to give first; then 200
+        self.deliveries: list[dict] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (the standard library's name)
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.deliveries.append({"headers": dict(self.headers), "body": body})
+                status = receiver.answers.pop(0) if receiver.answers else 200
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/paleon"
+
+    def wait_for(self, count: int, timeout: float = 30) -> list[dict]:
+        deadline = time.monotonic() + timeout
+        while len(self.deliveries) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(self.deliveries) >= count, self.deliveries
+        return self.deliveries
+
+    def ids(self) -> set[str]:
+        return {delivery["headers"]["webhook-id"] for delivery in list(self.deliveries)}
+
+    def close(self) -> None:
+        self.server.shutdown()

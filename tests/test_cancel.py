@@ -117,3 +117,15 @@ def test_paging_through_jobs_loses_and_repeats_none(api, pro_user, held):
     assert [job["job_id"] for job in only] == [canceled]
     bad = api.get("/jobs?cursor=not-a-cursor", headers=headers)
     assert bad.status_code == 400 and "cursor" in bad.json()["detail"]
+
+
+def test_refunds_for_canceled_jobs_are_bounded_per_day(api, user, held):
+    """Submit-and-cancel cannot go on without limit: CANCELED_REFUNDS_PER_DAY (10) a day."""
+    remaining = []
+    for _ in range(11):
+        job_id = api.post("/classify-async/", files=[photo()],
+                          headers=user["headers"]).json()["job_id"]
+        canceled = api.post(f"/jobs/{job_id}/cancel", headers=user["headers"])
+        assert canceled.json()["status"] == "canceled"
+        remaining.append(canceled.headers["X-RateLimit-Remaining"])
+    assert remaining == ["10"] * 10 + ["9"]  # the eleventh stays counted

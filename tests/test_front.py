@@ -28,7 +28,9 @@ class Replica(BaseHTTPRequestHandler):
         else:
             status = 200
             body = json.dumps({"port": self.server.server_address[1],
-                               "forwarded_for": self.headers.get_all("X-Forwarded-For")}).encode()
+                               "forwarded_for": self.headers.get_all("X-Forwarded-For"),
+                               "proto": self.headers.get_all("X-Forwarded-Proto"),
+                               "forwarded": self.headers.get_all("Forwarded")}).encode()
         self.send_response(status)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -84,6 +86,25 @@ def test_the_front_routes_to_a_live_replica_and_appends_the_client_address(runni
     assert seen["forwarded_for"] == ["127.0.0.1"]
     answer = httpx.get(f"{base}/anything", headers={"X-Forwarded-For": "203.0.113.9"})
     assert answer.json()["forwarded_for"] == ["203.0.113.9, 127.0.0.1"]
+    # A scheme a client claims for itself does not pass: only what the front knows.
+    claimed = httpx.get(f"{base}/anything", headers={
+        "X-Forwarded-Proto": "https", "Forwarded": "for=203.0.113.9;proto=https"}).json()
+    assert claimed["proto"] == ["http"] and claimed["forwarded"] is None
+
+
+def test_a_trusted_proxy_passes_its_scheme_on(tmp_path):
+    plan = front.plan("127.0.0.1", sidecars.free_port(), lowest_direct_port=25200)
+    replica = _serve(plan.direct_ports.start, Replica)
+    process = front.start(plan, tmp_path, trusted_proxies="127.0.0.2")
+    time.sleep(1.5)
+    try:
+        with httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.2")) as http:
+            seen = http.get(f"http://127.0.0.1:{plan.port}/x",
+                            headers={"X-Forwarded-Proto": "https"}).json()
+        assert seen["proto"] == ["https"]
+    finally:
+        sidecars.stop(process)
+        replica.shutdown()
 
 
 async def _whoami(scope, receive, send):

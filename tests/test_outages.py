@@ -1,11 +1,15 @@
 """A dependency that is down: 503 with Retry-After and what is down, on every route."""
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from ray.exceptions import ActorDiedError, RayTaskError
 
 from configs import Settings
 from deployments.api import build_api
+from deployments.http_errors import add_handlers
 from deployments.services import Services
+from paleon.errors import InvalidRequest, ServiceUnavailable
 from paleon.tools import sidecars
 from tests.standins import StandInRetrieval
 from tests.support import photo
@@ -53,3 +57,29 @@ def test_redis_down_is_503_naming_it(without_redis, user_module, method, path, k
 def test_health_says_what_is_down(without_redis):
     answer = without_redis.get("/health")
     assert answer.status_code == 503 and "redis" in answer.json()["detail"]
+
+
+@pytest.mark.parametrize("raised,status,detail", [
+    # An error a deployment raised on purpose keeps its status through Ray's wrapper.
+    (lambda: RayTaskError("search", "trace", InvalidRequest("bad vector")).as_instanceof_cause(),
+     400, "bad vector"),
+    # A deployment that cannot answer now is an outage.
+    (lambda: ActorDiedError(), 503, "A Serve deployment is unavailable"),
+    # What a handle says for one (deployments/handles.py) tells when to retry, too.
+    (lambda: ServiceUnavailable("The classifier is unavailable"), 503, "The classifier"),
+    # Any other failure inside a deployment is the server's fault, not an outage.
+    (lambda: RayTaskError("search", "trace", KeyError("x")).as_instanceof_cause(), 500,
+     "Internal server error"),
+])
+def test_ray_errors_map_by_what_they_say(raised, status, detail):
+    app = FastAPI()
+    add_handlers(app)
+
+    @app.get("/boom")
+    def boom():
+        raise raised()
+
+    answer = TestClient(app, raise_server_exceptions=False).get("/boom")
+    assert answer.status_code == status, answer.text
+    assert answer.json()["detail"].startswith(detail)
+    assert (answer.headers.get("Retry-After") == "5") == (status == 503)

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from configs import Settings
-from paleon.tools import cli, gallery, sidecars
+from paleon.tools import gallery, serve_command, sidecars
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -22,7 +22,7 @@ def test_a_remote_service_that_does_not_answer_is_one_clear_error(tmp_path):
     # Loopback, but not the address Paleon starts its own Redis on: treated as remote.
     settings = Settings(redis_url=f"redis://127.0.0.2:{port}/0", data_dir=tmp_path)
     with pytest.raises(sidecars.SidecarError, match="REDIS_URL"):
-        cli._ensure_services(settings, [])
+        serve_command._ensure_services(settings, [])
 
 
 def test_a_private_service_that_exits_is_started_again(tmp_path, capsys):

@@ -201,3 +201,26 @@ def test_a_deployment_restarting_postpones_the_attempt_without_counting_it(unit_
     assert 29 < wait <= 30 and retried == -1
     assert again == 2  # with max_attempts=1: the postponed attempt did not count
     assert events[-1] == ("postponed", True)
+
+
+def test_a_job_canceled_while_its_photos_decode_sends_nothing_to_the_deployments(
+        unit_redis_url):
+    async def scenario():
+        redis, store, runner, metrics = runner_for(unit_redis_url, StandInRetrieval())
+        job = await store.create("carol", [PHOTO], "req")
+        photos = store.photos
+
+        async def canceled_meanwhile(job_id):  # the cancel lands as the decoding runs
+            found = await photos(job_id)
+            await store.cancel(job_id)
+            return found
+
+        store.photos = canceled_meanwhile
+        await runner.run(job.job_id, 1)
+        record = await store.get(job.job_id)
+        await redis.aclose()
+        return record, metrics.events, runner.classifier.embedded
+
+    record, events, embedded = asyncio.run(scenario())
+    assert record.status == "canceled" and record.result is None
+    assert embedded == 0 and events[-1] == ("superseded", True)

@@ -4,7 +4,7 @@ import pytest
 from PIL import Image
 
 from configs import UploadSettings
-from jobs.uploads import check_count, inspect, normalise
+from jobs.uploads import check_count, inspect, normalise, prepare
 from paleon.errors import InvalidRequest, PayloadTooLarge
 
 LIMITS = UploadSettings(max_files=5, max_file_bytes=10 * 2**20, max_pixels=40_000_000,
@@ -68,6 +68,33 @@ def test_data_after_the_end_of_a_jpeg_is_not_truncation():
     # Phones append data after a JPEG's end (a motion photo's video, maker trailers).
     whole = encode(Image.effect_noise((64, 64), 50).convert("RGB"), "JPEG")
     assert inspect("motion.jpg", "image/jpeg", whole + b"ftypmp4" + bytes(500), LIMITS)
+    # An appended video holds any bytes, start-of-scan markers included.
+    video = b"ftypmp4" + b"\xff\xda\x00\x0c" + bytes(500)
+    assert inspect("motion.jpg", "image/jpeg", whole + video, LIMITS)
+    assert prepare(0, whole + video, LIMITS)
+
+
+def test_a_multi_picture_jpeg_is_a_jpeg():
+    # Phones' MPO files: two JPEGs in one, which Pillow's JPEG reader names "MPO".
+    first, second = Image.new("RGB", (64, 48), "red"), Image.new("RGB", (64, 48), "blue")
+    out = io.BytesIO()
+    first.save(out, "MPO", save_all=True, append_images=[second])
+    mpo = out.getvalue()
+    assert inspect("pair.jpg", "image/jpeg", mpo, LIMITS) == "image/jpeg"
+    with Image.open(io.BytesIO(prepare(0, mpo, LIMITS))) as image:
+        assert image.format == "JPEG" and image.getpixel((10, 10))[0] > 200  # the first
+
+
+def test_a_truncated_jpeg_with_a_thumbnail_is_still_truncated():
+    # An EXIF thumbnail carries its own EOI, before the main image's first scan.
+    image = Image.effect_noise((256, 256), 50).convert("RGB")
+    thumbnail = encode(Image.new("RGB", (16, 16)), "JPEG")
+    exif = Image.Exif()
+    exif[0x010F] = "maker"
+    data = encode(image, "JPEG", exif=exif.tobytes() + thumbnail)
+    assert inspect("whole.jpg", "image/jpeg", data, LIMITS)
+    with pytest.raises(InvalidRequest, match="truncated"):
+        inspect("cut.jpg", "image/jpeg", data[: len(data) - 200], LIMITS)
 
 
 def test_inspecting_reads_headers_only(monkeypatch):

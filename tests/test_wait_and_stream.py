@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from tests.support import photo
+from tests.support import photo, register
 
 
 @pytest.fixture
@@ -42,6 +42,8 @@ def test_a_long_poll_is_capped_and_times_out_with_the_job_as_it_is(api, user, he
     assert answer.json()["status"] == "pending" and answer.json()["queue_position"] >= 0
     capped = api.get("/result/nope", headers={**user["headers"], "Prefer": "wait=600"})
     assert capped.status_code == 404  # ownership first, no waiting on someone else's id
+    huge = api.get("/result/nope", headers={**user["headers"], "Prefer": "wait=" + "9" * 5000})
+    assert huge.status_code == 404  # a number too long to read is capped, never a 500
 
 
 def test_the_stream_sends_each_change_and_ends(api, user, held):
@@ -71,3 +73,52 @@ def test_the_stream_sends_each_change_and_ends(api, user, held):
     with api.stream("GET", f"/result/{job_id}/events",
                     headers={**user["headers"], "Last-Event-ID": ids[-1]}) as again:
         assert "".join(again.iter_lines()) == ""
+
+
+def test_a_user_holds_a_bounded_number_of_waiting_requests(api, user, held, monkeypatch):
+    slots = api.app.state.services.events.slots
+    monkeypatch.setattr(slots, "per_user", 1)
+    job_id = api.post("/classify-async/", files=[photo()],
+                      headers=user["headers"]).json()["job_id"]
+    first: list[str] = []
+
+    def watch():
+        with api.stream("GET", f"/result/{job_id}/events", headers=user["headers"]) as stream:
+            first.extend(line for line in stream.iter_lines() if line.startswith("data: "))
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    deadline = time.monotonic() + 10
+    while not slots.held and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert slots.held[user["id"]] == 1
+    refused = api.get(f"/result/{job_id}/events", headers=user["headers"])
+    assert refused.status_code == 429 and refused.headers["Retry-After"]
+    started = time.monotonic()
+    declined = api.get(f"/result/{job_id}", headers={**user["headers"], "Prefer": "wait=20"})
+    assert time.monotonic() - started < 5  # answered at once, the preference declined
+    assert declined.status_code == 200 and "Preference-Applied" not in declined.headers
+    other = register(api)  # other users are not held back
+    mine = api.post("/classify-async/", files=[photo()], headers=other["headers"]).json()
+    waited = api.get(f"/result/{mine['job_id']}", headers={**other["headers"],
+                                                          "Prefer": "wait=1"})
+    assert waited.headers["Preference-Applied"] == "wait=1"
+    api.post(f"/jobs/{job_id}/cancel", headers=user["headers"])
+    watcher.join(10)
+    assert not watcher.is_alive() and len(first) == 2  # pending, canceled
+    assert user["id"] not in slots.held  # given back
+
+
+def test_ten_queued_jobs_stand_one_behind_the_other(api, pro_user, held):
+    """Nothing runs them (a paused classifier): each is one place behind the one before."""
+    jobs = [api.post("/classify-async/", files=[photo()], headers=pro_user["headers"])
+            .json()["job_id"] for _ in range(10)]
+    positions = [api.get(f"/result/{job_id}", headers=pro_user["headers"])
+                 .json()["queue_position"] for job_id in jobs]
+    first = positions[0]
+    assert positions == list(range(first, first + 10))
+    api.post(f"/jobs/{jobs[0]}/cancel", headers=pro_user["headers"])  # the queue moves up
+    assert api.get(f"/result/{jobs[1]}", headers=pro_user["headers"]).json()[
+        "queue_position"] == first
+    for job_id in jobs[1:]:
+        api.post(f"/jobs/{job_id}/cancel", headers=pro_user["headers"])

@@ -71,10 +71,14 @@ def _free(port: int) -> bool:
     return True
 
 
-def config(front: FrontPlan) -> str:
-    """HAProxy's configuration for `front`: no stats page, no exporter, no logs."""
+def config(front: FrontPlan, trusted_proxies: str = "") -> str:
+    """HAProxy's configuration for `front`: no stats page, no exporter, no logs. The scheme
+    a client claims (X-Forwarded-Proto, Forwarded) counts only from `trusted_proxies`."""
     servers = "\n".join(
         f"    server direct{port} 127.0.0.1:{port} check" for port in front.direct_ports)
+    trusted = [ip.strip() for ip in trusted_proxies.split(",") if ip.strip()]
+    proto = "    http-request set-header X-Forwarded-Proto http" + (
+        f" unless {{ src {' '.join(trusted)} }}" if trusted else "")
     return f"""\
 global
     nbthread 1
@@ -99,6 +103,9 @@ frontend public
     acl forwarded req.fhdr(X-Forwarded-For) -m found
     http-request set-header X-Forwarded-For "%[req.fhdr(X-Forwarded-For)], %[src]" if forwarded
     http-request set-header X-Forwarded-For %[src] unless forwarded
+    # uvicorn reads X-Forwarded-Proto from this front (trusted): only what it knows.
+    http-request del-header Forwarded
+{proto}
     default_backend ingress
 
 backend ingress
@@ -126,11 +133,11 @@ def binary() -> str:
         raise sidecars.SidecarError(str(exc)) from None
 
 
-def start(front: FrontPlan, data_dir: Path) -> subprocess.Popen:
+def start(front: FrontPlan, data_dir: Path, trusted_proxies: str = "") -> subprocess.Popen:
     """HAProxy in the foreground (`-db`), its configuration and output in `data_dir`."""
     data_dir.mkdir(parents=True, exist_ok=True)
     path = data_dir / "haproxy.cfg"
-    path.write_text(config(front))
+    path.write_text(config(front, trusted_proxies))
     log = data_dir / "haproxy.log"
     with log.open("ab") as out:
         process = subprocess.Popen([binary(), "-db", "-f", str(path)], stdout=out,

@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from paleon.tools import gallery, sidecars
+from tests.support import Receiver
 
 pytestmark = pytest.mark.cluster
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,8 +50,8 @@ class Clients:
     """Closed-loop clients, like the seed's front ends: submit one photo, poll it until it
     ends, repeat. Every job accepted is noted; a job is done only once it completed."""
 
-    def __init__(self, base: str, headers: dict):
-        self.base, self.headers = base, headers
+    def __init__(self, base: str, headers: dict, webhook: str):
+        self.base, self.headers, self.webhook = base, headers, webhook
         self.accepted: list[str] = []
         self.statuses: Counter = Counter()
         self.stop = threading.Event()
@@ -70,7 +71,8 @@ class Clients:
         with httpx.Client(base_url=self.base, timeout=30) as http:
             while not self.stop.is_set():
                 files = [("image_files", ("a.jpg", self.photo, "image/jpeg"))]
-                answer = self._call(http, "POST", "/classify-async/", files=files)
+                answer = self._call(http, "POST", "/classify-async/", files=files,
+                                    data={"webhook": self.webhook})
                 if answer is None or answer.status_code != 200:
                     time.sleep(1)
                     continue
@@ -102,19 +104,22 @@ def test_nothing_accepted_is_lost_and_nothing_is_500(tmp_path):
                                "--config", str(config_path)], env=env, stdout=log,
                               stderr=subprocess.STDOUT, cwd=tmp_path, start_new_session=True)
     base = f"http://127.0.0.1:{http_port}"
+    receiver = Receiver()
     try:
         _healthy(base, 300)
         token = httpx.post(f"{base}/auth/register", json={
             "email": "drill@example.com", "username": "drill", "password": "drill-pass-1"},
             timeout=60).json()["access_token"]
         headers = {"Authorization": f"Bearer {token}"}
-        clients = Clients(base, headers)
+        clients = Clients(base, headers, receiver.url)
         for thread in clients.threads:
             thread.start()
         time.sleep(10)
         _process("ServeReplica:paleon:VisionClassifier").kill()
         time.sleep(15)
+        before_kill = set(clients.accepted)
         _process("ServeReplica:paleon:Ingress").kill()
+        killed_at = len(receiver.deliveries)
         time.sleep(20)
         redis = next(p for p in psutil.Process(server.pid).children(recursive=True)
                      if p.name() == "redis-server")
@@ -143,9 +148,19 @@ def test_nothing_accepted_is_lost_and_nothing_is_500(tmp_path):
                         assert answer.json()["status"] in ("pending", "processing"), answer.text
                 time.sleep(1)
         assert not pending, f"{len(pending)} of {len(clients.accepted)} accepted jobs lost"
+        # Every job's `completed` webhook arrives, those of jobs the killed Ingress replica
+        # accepted included, delivered after it was gone.
+        expected = {f"msg_{job_id}_completed" for job_id in clients.accepted}
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not expected <= receiver.ids():
+            time.sleep(1)
+        assert expected <= receiver.ids(), f"{len(expected - receiver.ids())} never delivered"
+        late = {d["headers"]["webhook-id"] for d in receiver.deliveries[killed_at:]}
+        assert late & {f"msg_{job_id}_completed" for job_id in before_kill}
         said = (tmp_path / "serve.log").read_text()
         assert "the private Redis is running again" in said
     finally:
+        receiver.close()
         os.killpg(server.pid, signal.SIGINT)
         try:
             server.wait(timeout=120)

@@ -15,7 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
+from redis import Redis
 
+from jobs.keys import JobKeys
 from paleon.tools import gallery, sidecars
 from tests.support import photo, register, run_cli, wait_for
 
@@ -174,5 +176,9 @@ def test_deploy_classify_reconfigure_and_scale_down(cluster, tmp_path):
     retried = sum(r["attempt"] > 1 for r in results)
     print(f"{retried} of {len(jobs)} jobs were handed back by the replica going away; "
           f"all done {took:.0f} s after the downscale began")
-    # Retried because handed back, not because a 120 s deadline passed.
-    assert took < 100, f"jobs waited out their deadlines ({took:.0f} s)"
+    # Retried because the replica going away handed them back, not because a deadline
+    # passed: the record counts every hand-back (speed is for bench/, not for this test).
+    store = Redis.from_url(cluster["env"]["REDIS_URL"])
+    for job_id, result in zip(jobs, results, strict=True):
+        handed_back = int(store.hget(JobKeys.of(job_id).job, "handed_back") or 0)
+        assert handed_back == result["attempt"] - 1, (job_id, result["attempt"], handed_back)
