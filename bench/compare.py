@@ -34,7 +34,7 @@ BIN = Path(sys.executable).parent
 
 
 def kind(process: psutil.Process) -> str:
-    """A process of Paleon's stack by what it is: replica, task worker, Ray daemon, ..."""
+    """A process of Paleon's stack by what it is: replica, job worker, Ray daemon, ..."""
     try:
         line = " ".join(process.cmdline())
     except psutil.Error:
@@ -43,7 +43,7 @@ def kind(process: psutil.Process) -> str:
                          ("ServeReplica:paleon:VisionClassifier", "VisionClassifier"),
                          ("ServeReplica:paleon:Retriever", "Retriever"),
                          ("ProxyActor", "Serve proxy"), ("ServeController", "Serve controller"),
-                         ("run_job", "job workers"), ("ray::IDLE", "job workers"),
+                         ("JobWorker", "job workers"), ("ray::IDLE", "idle Ray workers"),
                          ("haproxy", "HAProxy"), ("raylet", "Ray (raylet, GCS, agents)"),
                          ("gcs_server", "Ray (raylet, GCS, agents)"),
                          ("dashboard", "Ray (raylet, GCS, agents)"),

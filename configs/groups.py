@@ -52,14 +52,13 @@ class JobSettings(_Group):
     max_hand_backs: int = Field(default=100, ge=1)
     result_ttl_s: int = Field(default=7 * 24 * 3600, ge=60)
     reaper_interval_s: float = Field(default=2.0, gt=0)
-    # CPU a job task reserves: it mostly waits on the deployments, but the reservation bounds
-    # how many task worker processes run at once (each costs ~200 MB and background CPU).
-    # 0.1 leaves room for 5 on the embedded default (2 CPUs, 1.5 of them reserved by the
-    # deployments): enough to keep the classifier busy.
-    task_cpus: float = Field(default=0.1, gt=0, le=1)
-    # Task workers an Ingress replica starts before it reports ready, so the first jobs
-    # do not wait for worker processes to start (0: start them on demand).
-    warm_workers: int = Field(default=4, ge=0, le=64)
+    # Job-worker actors per Ingress replica (deployments/job_workers.py), each running up to
+    # worker_concurrency attempts at once on its event loop; the replica waits for them
+    # before it reports ready. An attempt mostly waits on the deployments, so few suffice.
+    workers: int = Field(default=2, ge=1, le=64)
+    worker_concurrency: int = Field(default=64, ge=1, le=1000)
+    # CPU each job worker reserves (it decodes the job's photos; the rest is waiting).
+    task_cpus: float = Field(default=0.1, gt=0, le=4)
     # Requests a user may hold waiting on jobs at once per Ingress replica (long-polls:
     # beyond it they answer at once; live streams: 429).
     waiting_requests_per_user: int = Field(default=20, ge=1)

@@ -1,7 +1,6 @@
-"""Ingress: the HTTP API (FastAPI, built on the replica from its services) and the reaper."""
+"""Ingress: the HTTP API (FastAPI, built on the replica from its services), the reaper, the
+webhook courier and the replica's job workers."""
 
-import hashlib
-import json
 import logging
 
 from fastapi import FastAPI
@@ -9,9 +8,9 @@ from ray import serve
 from ray.serve.handle import DeploymentHandle
 
 from configs import Settings
-from deployments import tasks
 from deployments.api import build_api
 from deployments.handles import RetrieverHandle
+from deployments.job_workers import JobWiring, JobWorkers
 from deployments.services import Services
 from paleon import logs
 
@@ -26,19 +25,13 @@ class Ingress:
                        retriever: DeploymentHandle, settings: dict):
         logs.configure_replica()
         config = Settings(**settings)
-        # The same app and arguments give the same key, so a task worker that outlives this
-        # replica goes on with the runner it has.
-        app_name = serve.get_replica_context().app_name
-        key = hashlib.sha256(json.dumps([app_name, settings], sort_keys=True, default=str)
-                             .encode()).hexdigest()
-        wiring = tasks.share(tasks.JobWiring(key=key, settings=config.job_task(),
-                                             classifier=classifier, retriever=retriever))
-        self.services = Services.build(config, RetrieverHandle(retriever),
-                                       tasks.launcher(wiring))
+        workers = JobWorkers(JobWiring(settings=config.job_task(), classifier=classifier,
+                                       retriever=retriever))
+        self.services = Services.build(config, RetrieverHandle(retriever), workers.launch)
         self.services.start()
-        # Ready only with warm task workers: no cold start for the first jobs.
-        warmed = await tasks.warm(wiring, config.jobs.warm_workers)
-        log.info("%d job task worker(s) warm", warmed)
+        # Ready only with the job workers up: no cold start for the first jobs.
+        warmed = await workers.warm()
+        log.info("%d of %d job worker(s) ready", warmed, len(workers.workers))
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         return build_api(self.services)

@@ -1,5 +1,5 @@
 """Ray's metrics (per process, aggregated by Ray's metrics agent and shown in the dashboard)
-from the deployments and the job tasks. Light on purpose: a job-task worker imports it."""
+from the deployments and the job workers. Light on purpose: a job worker imports it."""
 
 from functools import cache
 
@@ -10,7 +10,7 @@ SECONDS = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120]
 MILLISECONDS: list[float] = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000]
 
 
-# Made on first use, in the process that records them (a replica or a task worker).
+# Made on first use, in the process that records them (a replica or a job worker).
 @cache
 def ingress() -> dict:
     return {
@@ -52,7 +52,7 @@ def jobs() -> dict:
 
 
 class JobAttemptMetrics:
-    """jobs.runner.AttemptMetrics on Ray's metrics, in a job-task worker."""
+    """jobs.runner.AttemptMetrics on Ray's metrics, in a job worker."""
 
     def started(self, queue_wait_s: float) -> None:
         jobs()["queue_wait"].observe(queue_wait_s)

@@ -1,7 +1,7 @@
 """The reaper of one ingress replica: the jobs it launched, overdue jobs, and hand-back.
 
-A job task shares its launching replica's fate (Ray ownership), so Redis, not the task, is
-the truth: any replica's reaper retries or fails a job whose deadline passed, and a replica
+A job worker shares its replica's fate (Ray ownership), so Redis, not the worker, is the
+truth: any replica's reaper retries or fails a job whose deadline passed, and a replica
 going away hands back what it still runs so that a surviving reaper retries it at once.
 """
 
@@ -27,6 +27,7 @@ class Reaper:
         self.in_flight: dict[asyncio.Future[object], tuple[str, int]] = {}
         self._stopping = False
         self._loop_task: asyncio.Task[None] | None = None
+        self._handing: set[asyncio.Future[bool]] = set()
 
     def launch(self, job_id: str, attempt: int) -> None:
         future = self.launcher(job_id, attempt)
@@ -34,10 +35,24 @@ class Reaper:
         future.add_done_callback(self._landed)
 
     def _landed(self, done: "asyncio.Future[object]") -> None:
-        self.in_flight.pop(done, None)
-        if not done.cancelled() and done.exception() is not None:
-            # The job's own record says what failed; the task's error is only logged.
-            log.warning("a job task ended with %s", type(done.exception()).__name__)
+        launched = self.in_flight.pop(done, None)
+        if done.cancelled() or done.exception() is None or launched is None:
+            return
+        # The attempt itself records what failed in the job; an error here means its worker
+        # went away (killed, restarting): handed back, due again shortly, not counted.
+        job_id, attempt = launched
+        log.warning("job %s attempt %d: its worker ended with %s; handing it back", job_id,
+                    attempt, type(done.exception()).__name__, extra=logs.fields(job_id=job_id))
+        handing = asyncio.ensure_future(self.store.hand_back(
+            job_id, attempt, "the job worker running it went away",
+            self.settings.unavailable_retry_s))
+        self._handing.add(handing)
+        handing.add_done_callback(self._handed)
+
+    def _handed(self, done: "asyncio.Future[bool]") -> None:
+        self._handing.discard(done)
+        if not done.cancelled() and done.exception() is not None:  # then the deadline does
+            log.warning("could not hand back an attempt (%s)", type(done.exception()).__name__)
 
     async def reap_once(self) -> list[tuple[str, int]]:
         """Retry or fail every job past its deadline; returns the (job_id, attempt) retried.

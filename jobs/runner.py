@@ -1,7 +1,7 @@
 """One attempt of one job: claim → identify → complete, or give up with a reason.
 
 The runner knows its collaborators only by what they do (the protocols below): on Ray they
-are deployment handles (deployments/tasks.py), in tests anything with the same methods.
+are deployment handles (deployments/job_workers.py), in tests anything with the same methods.
 """
 
 import asyncio

@@ -104,3 +104,24 @@ def test_stopping_waits_for_running_jobs_then_hands_back_the_rest(unit_redis_url
     assert due is not None and handed.handed_back == 1
     assert handed.last_error == "the replica running it shut down"
     assert retried == 2
+
+
+def test_an_attempt_whose_worker_went_away_is_handed_back_soon(unit_redis_url):
+    async def scenario():
+        redis, store, launches, reaper = parts(unit_redis_url, unavailable_retry_s=1.0)
+        job = await store.create("dana", [b"1"], "r")
+        reaper.launch(job.job_id, 1)
+        launches.futures[(job.job_id, 1)].set_exception(RuntimeError("worker died"))
+        for _ in range(50):
+            await asyncio.sleep(0.02)
+            record = await store.get(job.job_id)
+            if record.handed_back:
+                break
+        due = await redis.zscore(DEADLINES, job.job_id)
+        await redis.aclose()
+        return record, due
+
+    record, due = asyncio.run(scenario())
+    assert record.handed_back == 1 and record.status == "pending"
+    assert "job worker" in record.last_error
+    assert due - record.updated_at < 1.5  # due again in about a second, not the deadline

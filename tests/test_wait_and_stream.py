@@ -122,3 +122,25 @@ def test_ten_queued_jobs_stand_one_behind_the_other(api, pro_user, held):
         "queue_position"] == first
     for job_id in jobs[1:]:
         api.post(f"/jobs/{job_id}/cancel", headers=pro_user["headers"])
+
+
+def test_through_serve_a_long_poll_and_a_stream_follow_a_real_job(client, user):
+    """The real stack: the Ingress behind Serve's proxy, the job run by a Ray task."""
+    job_id = client.post("/classify-async/", files=[photo()],
+                         headers=user["headers"]).json()["job_id"]
+    started = time.monotonic()
+    answer = client.get(f"/result/{job_id}", headers={**user["headers"], "Prefer": "wait=50"},
+                        timeout=90)
+    assert answer.json()["status"] == "completed", answer.text
+    assert time.monotonic() - started < 45  # when it completed, not after the 50 s
+    job_id = client.post("/classify-async/", files=[photo()],
+                         headers=user["headers"]).json()["job_id"]
+    statuses = []
+    with client.stream("GET", f"/result/{job_id}/events", headers=user["headers"],
+                       timeout=90) as stream:
+        for line in stream.iter_lines():
+            if line.startswith("data: "):
+                statuses.append(json.loads(line[6:])["status"])
+    assert statuses[-1] == "completed"  # and the stream ended after it
+    order = ["pending", "processing", "completed"]
+    assert statuses == sorted(set(statuses), key=order.index)  # each once, in order
