@@ -51,7 +51,7 @@ class AuthServices:
         )
 
 
-def auth_services(request: Request) -> AuthServices:
+async def auth_services(request: Request) -> AuthServices:  # async: no thread hop
     services: AuthServices = request.app.state.auth
     return services
 

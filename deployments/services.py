@@ -104,7 +104,9 @@ class Services:
         return checks
 
 
-def services(request: Request) -> Services:
+async def services(request: Request) -> Services:
+    # async: FastAPI runs a plain function dependency in its thread pool, a thread hop on
+    # every request.
     found: Services = request.app.state.services
     return found
 

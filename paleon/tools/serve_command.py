@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # serving HTTP directly and talking gRPC to each other. It binds every interface.
 HIGH_THROUGHPUT_ENV = {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "1", "RAY_SERVE_ENABLE_HA_PROXY": "1"}
 DEFAULT_CONFIG = ROOT / "serve_config.yaml"
+SAME_LOOP = ("RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD", "RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP")
 
 
 def _ensure_services(settings: Settings, started: list[sidecars.Sidecar]) -> dict[str, str]:
@@ -102,12 +103,18 @@ def _serve_run(args: argparse.Namespace, settings: Settings, env: dict[str, str]
         return synced.returncode
     # Ray's token authentication on the local cluster too (dashboard, Jobs API, RPCs).
     env["RAY_AUTH_MODE"] = os.environ.get("RAY_AUTH_MODE", "token")
-    # Ray keeps idle workers up to this many (its default: one per CPU): the warm job-task
-    # workers (JOB_WARM_WORKERS) outlive a quiet minute, and no more than the 5 that
-    # JOB_TASK_CPUS lets run at once stay resident.
+    # Ray keeps idle workers up to this many (its default: one per CPU). Jobs run on actors
+    # (deployments/job_workers.py), so an idle worker is ≈ 150 MB for nothing.
     soft_limit = "RAY_num_workers_soft_limit"  # Ray's own spelling of the name
     if soft_limit not in os.environ:
-        env[soft_limit] = "5"
+        env[soft_limit] = "1"
+    # Two of Serve's throughput settings, without the rest of its throughput mode: a
+    # replica runs its user code on its main event loop, and a process routes its handle
+    # calls on its own loop, instead of hopping to a thread of their own on every request
+    # and call (docs/benchmarks.md, run 10). Every Paleon deployment awaits its blocking
+    # work in threads, so nothing stalls those loops.
+    for name in SAME_LOOP:
+        env.setdefault(name, os.environ.get(name, "0"))
     # Like `serve run`: starts local Ray, deploys the config and blocks until interrupted;
     # Ray's dashboard only with --dashboard (paleon/tools/serve_runner.py says why).
     runner = [sys.executable, "-m", "paleon.tools.serve_runner", str(args.config)]
