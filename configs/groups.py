@@ -55,8 +55,10 @@ class JobSettings(_Group):
     # Job-worker actors per Ingress replica (deployments/job_workers.py), each running up to
     # worker_concurrency attempts at once on its event loop; the replica waits for them
     # before it reports ready. An attempt mostly waits on the deployments, so few suffice.
+    # 16 keeps a CPU classifier's batches full; jobs beyond it wait `pending`, in the queue
+    # (queue_position), rather than claimed and waiting inside the classifier's.
     workers: int = Field(default=1, ge=1, le=64)
-    worker_concurrency: int = Field(default=64, ge=1, le=1000)
+    worker_concurrency: int = Field(default=16, ge=1, le=1000)
     # CPU each job worker reserves (it decodes the job's photos; the rest is waiting).
     task_cpus: float = Field(default=0.1, gt=0, le=4)
     # Requests a user may hold waiting on jobs at once per Ingress replica (long-polls:

@@ -129,11 +129,11 @@ def test_logs_are_json_with_ids_and_without_secrets(client, user, session_logs):
             assert not re.search(r"/9j/4AAQ|\\xff\\xd8\\xff", text), f"photo bytes in {path.name}"
 
 
-def test_the_ingress_warmed_task_workers_before_it_was_ready(serve_app, session_logs):
-    warmed = [int(match) for path in session_logs.rglob("*.log") if path.is_file()
-              for match in re.findall(r"(\d+) job task worker\(s\) warm",
-                                      path.read_text(errors="replace"))]
-    assert warmed and max(warmed) >= 1
+def test_the_ingress_had_its_job_workers_up_before_it_was_ready(serve_app, session_logs):
+    ready = [(int(up), int(made)) for path in session_logs.rglob("*.log") if path.is_file()
+             for up, made in re.findall(r"(\d+) of (\d+) job worker\(s\) ready",
+                                        path.read_text(errors="replace"))]
+    assert ready and all(up == made >= 1 for up, made in ready), ready
 
 
 def test_serve_build_describes_the_same_deployments(tmp_path):
