@@ -75,7 +75,8 @@ class WebhookSettings(_Group):
     """Webhook deliveries (jobs/webhooks.py): how long to try, and where they may go."""
 
     # Seconds before each retry, with ±10 % jitter: about 28 h in all at the default.
-    retry_schedule_s: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
+    retry_schedule_s: tuple[float, ...] = Field(default=(5, 300, 1800, 7200, 18000, 36000, 36000),
+                                                min_length=1)
     timeout_s: float = Field(default=10.0, gt=0, le=60)
     # Outside development a webhook must be https and resolve to public addresses only;
     # networks listed here (CIDR) are allowed as well, over http too: a receiver inside

@@ -16,6 +16,7 @@ from deployments.metrics_routes import router as metrics_router
 from deployments.middleware import BodyLimit, PreAuth
 from deployments.routes import router as job_router
 from deployments.services import Services
+from deployments.submit_routes import router as submit_router
 
 UPLOAD_PATHS = {"/classify-async/"}
 CORS_EXPOSE = ["X-Request-ID", "X-RateLimit-Limit", "X-RateLimit-Remaining",
@@ -30,8 +31,8 @@ def build_api(services: Services) -> FastAPI:
     )
     app.state.services = services
     app.state.auth = services.auth
-    for router in (auth_router, key_router, webhook_router, job_router, knowledge_router,
-                   metrics_router):
+    for router in (auth_router, key_router, webhook_router, submit_router, job_router,
+                   knowledge_router, metrics_router):
         app.include_router(router)
     http_errors.add_handlers(app)
     app.openapi = partial(openapi.document, app)  # type: ignore[method-assign]

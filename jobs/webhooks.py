@@ -126,7 +126,18 @@ class Courier:
         return len(due)
 
     async def deliver(self, member: str) -> None:
-        """One attempt at one event, then done (2xx, 410, attempts spent) or due again."""
+        """One attempt at one event. A failure of ours (Redis, the user store) makes it due
+        again after the first retry delay, rather than when its lease runs out."""
+        try:
+            await self._attempt(member)
+        except Exception:
+            log.exception("webhook delivery %s failed on our side; trying again", member)
+            with suppress(Exception):
+                await self.redis.zadd(WEBHOOKS_DUE, {
+                    member: time.time() + self.settings.retry_schedule_s[0]})
+
+    async def _attempt(self, member: str) -> None:
+        """Then done (2xx, 410, attempts spent) or due again."""
         job_id, _, event = member.rpartition(":")
         job = await self.store.get(job_id)
         if job is None or job.webhook_url is None:  # expired or deleted meanwhile

@@ -217,3 +217,37 @@ def test_paleon_classify_passes_a_webhook(serve_app, user, receiver, tmp_path):
     assert job["webhook"]["events"] == ["start", "completed"]
     ids = {d["headers"]["webhook-id"] for d in receiver.wait_for(2)}
     assert ids == {f"msg_{job['job_id']}_start", f"msg_{job['job_id']}_completed"}
+
+
+def test_a_failure_on_our_side_makes_the_event_due_again_soon(unit_redis_url):
+    """The user store or Redis failing mid-delivery: due again after the first retry
+    delay, not only when the 60 s lease runs out."""
+    from redis.asyncio import Redis
+
+    from configs import JobSettings
+    from jobs.keys import WEBHOOKS_DUE
+    from jobs.store import JobStore
+    from jobs.webhook_targets import Subscription
+    from jobs.webhooks import Courier
+
+    async def secrets_down(user_id):
+        raise ConnectionError("the user store is away")
+
+    async def scenario():
+        redis = Redis.from_url(unit_redis_url)
+        store = JobStore(redis, JobSettings())
+        settings = WebhookSettings(retry_schedule_s=(2,))
+        courier = Courier(redis, store, Targets(settings, development=True), secrets_down,
+                          lambda job: b"{}", settings)
+        job = await store.create("erin", [b"1"], "r",
+                                 webhook=Subscription("http://127.0.0.1:9/x", ("completed",)))
+        member = f"{job.job_id}:completed"
+        await redis.zadd(WEBHOOKS_DUE, {member: time.time()})
+        await courier.deliver(member)
+        due = await redis.zscore(WEBHOOKS_DUE, member)
+        await redis.zrem(WEBHOOKS_DUE, member)
+        await courier.stop()
+        await redis.aclose()
+        return due - time.time()
+
+    assert 1 < asyncio.run(scenario()) < 3

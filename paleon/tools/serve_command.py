@@ -113,8 +113,7 @@ def _serve_run(args: argparse.Namespace, settings: Settings, env: dict[str, str]
     # calls on its own loop, instead of hopping to a thread of their own on every request
     # and call (docs/benchmarks.md, run 10). Every Paleon deployment awaits its blocking
     # work in threads, so nothing stalls those loops.
-    for name in SAME_LOOP:
-        env.setdefault(name, os.environ.get(name, "0"))
+    env.update({name: "0" for name in SAME_LOOP if name not in os.environ})
     # Like `serve run`: starts local Ray, deploys the config and blocks until interrupted;
     # Ray's dashboard only with --dashboard (paleon/tools/serve_runner.py says why).
     runner = [sys.executable, "-m", "paleon.tools.serve_runner", str(args.config)]
