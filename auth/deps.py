@@ -7,7 +7,7 @@ from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPBearer
 
 from auth import api_keys, tokens
-from auth.models import User
+from auth.models import REVIEWERS, User
 from auth.principal import Method, Principal
 from auth.services import AuthDep, AuthServices
 from paleon.errors import Forbidden, InvalidCredentials
@@ -92,5 +92,13 @@ async def signed_in(principal: Annotated[Principal, Depends(authenticate)]) -> P
     return principal
 
 
+async def reviewer(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+    """Only a reviewer or an administrator (`paleon users set-role EMAIL reviewer`)."""
+    if principal.user.role not in REVIEWERS:
+        raise Forbidden("Reviewing corrections needs the reviewer role.")
+    return principal
+
+
 Caller = Annotated[Principal, Depends(authenticate)]
 SignedIn = Annotated[Principal, Depends(signed_in)]
+Reviewer = Annotated[Principal, Depends(reviewer)]

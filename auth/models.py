@@ -3,10 +3,14 @@
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, ForeignKey, String, UniqueConstraint
+from sqlalchemy import DateTime, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 TIERS = ("free", "pro", "enterprise")
+# user: identifies; reviewer: also reviews corrections into the reference collection;
+# admin: everything a reviewer may (and what later needs an administrator).
+ROLES = ("user", "reviewer", "admin")
+REVIEWERS = ("reviewer", "admin")
 
 
 def _now() -> datetime:
@@ -27,6 +31,7 @@ class User(Base):
     password_hash: Mapped[str | None] = mapped_column(String(100), nullable=True)
     tier: Mapped[str] = mapped_column(String(16), default="free")
     provider: Mapped[str] = mapped_column(String(32), default="email")
+    role: Mapped[str] = mapped_column(String(16), default="user", server_default="user")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
 
 
@@ -75,3 +80,27 @@ class WebhookSecret(Base):
     previous_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True),
                                                             nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+class Feedback(Base):
+    """A user's correction of one job's identification, with what a review needs after the
+    job is gone: the original result, the photos' embeddings and a thumbnail."""
+
+    __tablename__ = "feedback"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: uuid.uuid4().hex)
+    job_id: Mapped[str] = mapped_column(String(32), unique=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    taxon: Mapped[str] = mapped_column(String(64))  # a knowledge-base id, or "not_a_fossil"
+    comment: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    result: Mapped[str] = mapped_column(Text)  # the job's identification as it was, JSON
+    embeddings: Mapped[bytes] = mapped_column(LargeBinary)  # float32, one row per photo
+    dim: Mapped[int] = mapped_column(Integer)
+    encoder: Mapped[str] = mapped_column(String(64))
+    thumbnail: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # WebP
+    specimens_added: Mapped[int] = mapped_column(Integer, default=0)
+    reviewed_by: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)

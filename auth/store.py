@@ -8,7 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from auth.migrate import migrate
-from auth.models import TIERS, User
+from auth.models import ROLES, TIERS, User
 from paleon.errors import InvalidRequest
 from paleon.private import private_file
 
@@ -69,6 +69,17 @@ class UserStore:
             if user is None:
                 raise InvalidRequest(f"No user with email {email!r}.")
             user.tier = tier
+            session.commit()
+            return user
+
+    def set_role(self, email: str, role: str) -> User:
+        if role not in ROLES:
+            raise InvalidRequest(f"Unknown role {role!r}; one of {', '.join(ROLES)}.")
+        with self._session() as session:
+            user = session.scalar(select(User).where(User.email == email.lower()))
+            if user is None:
+                raise InvalidRequest(f"No user with email {email!r}.")
+            user.role = role
             session.commit()
             return user
 

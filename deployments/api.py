@@ -11,6 +11,7 @@ from auth.key_routes import router as key_router
 from auth.routes import router as auth_router
 from auth.webhook_routes import router as webhook_router
 from deployments import http_errors, openapi
+from deployments.feedback_routes import router as feedback_router
 from deployments.knowledge_routes import router as knowledge_router
 from deployments.metrics_routes import router as metrics_router
 from deployments.middleware import BodyLimit, PreAuth
@@ -32,7 +33,7 @@ def build_api(services: Services) -> FastAPI:
     app.state.services = services
     app.state.auth = services.auth
     for router in (auth_router, key_router, webhook_router, submit_router, job_router,
-                   knowledge_router, metrics_router):
+                   feedback_router, knowledge_router, metrics_router):
         app.include_router(router)
     http_errors.add_handlers(app)
     app.openapi = partial(openapi.document, app)  # type: ignore[method-assign]

@@ -60,6 +60,15 @@ class RetrieverHandle:
                                          self.handle.knowledge_search.remote(text, k))
         return hits
 
+    async def reference_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = await _answer("retriever",
+                                               self.handle.reference_counts.remote())
+        return counts
+
+    async def add_references(self, specimens: list[dict]) -> int:
+        added: int = await _answer("retriever", self.handle.add_references.remote(specimens))
+        return added
+
     async def ping(self) -> dict:
         answer: dict = await _answer("retriever", self.handle.ping.remote())
         return answer

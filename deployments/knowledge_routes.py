@@ -1,16 +1,27 @@
-"""Knowledge-base routes: an entry by id, and search in plain words."""
+"""Knowledge-base routes: an entry by id (with how many references the collection holds for
+it), and search in plain words."""
 
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from auth.deps import Caller
 from deployments.services import ServicesDep
 from paleon.errors import NotFound, ServiceUnavailable
+from rag.fusion import label_key
 from rag.knowledge import Entry, load_knowledge
 
 router = APIRouter(prefix="/knowledge", tags=["knowledge"])
+
+
+class KnowledgeEntry(Entry):
+    reference_count: int | None = Field(
+        description="Reference specimens the collection holds for the group (null: the "
+        "collection could not be asked just now)")
+    few_references: bool | None = Field(
+        description="Fewer than CALIBRATION__FEW_REFERENCES: identifications of the group "
+        "say so (`few_references` warning); treat them with care")
 
 
 class KnowledgeHit(BaseModel):
@@ -37,12 +48,22 @@ async def search(
             for h in hits if h["id"] in kb.by_id]
 
 
-@router.get("/{taxon_id}", response_model=Entry)
+@router.get("/{taxon_id}", response_model=KnowledgeEntry)
 async def entry(
     caller: Caller,
+    state: ServicesDep,
     taxon_id: Annotated[str, Path(max_length=64)],
-) -> Entry:
-    found = load_knowledge().resolve(taxon_id)
+) -> KnowledgeEntry:
+    kb = load_knowledge()
+    found = kb.resolve(taxon_id)
     if found is None:
         raise NotFound(f"No knowledge-base entry {taxon_id!r}.")
-    return found
+    try:
+        labels = await state.retrieval.reference_counts()
+    except Exception:  # the entry still answers; only the count is unknown
+        count = None
+    else:
+        count = sum(n for label, n in labels.items() if label_key(kb, label) == found.id)
+    few = state.settings.calibration.few_references
+    return KnowledgeEntry(**found.model_dump(), reference_count=count,
+                          few_references=None if count is None else count < few)

@@ -1,6 +1,7 @@
 """Retriever: nearest reference specimens and knowledge entries in Milvus (autoscaled).
 
-It only reads. The knowledge collection is written by `rag.knowledge.index.sync_knowledge`,
+It reads, and writes only what a reviewer accepts (a correction's embeddings, as
+specimens). The knowledge collection is written by `rag.knowledge.index.sync_knowledge`,
 once per deploy or ingest; until then knowledge searches answer nothing.
 
 There is no check_health: all a replica depends on is Milvus, and a Milvus outage is for
@@ -19,8 +20,10 @@ from deployments import metrics
 from paleon import logs
 from rag.knowledge.index import KnowledgeIndex
 from rag.records import Hit
-from rag.specimens import SpecimenIndex, connect
+from rag.specimens import Specimen, SpecimenIndex, connect
 from rag.text import MiniLMTextEncoder
+
+COUNTS_TTL_S = 30.0
 
 
 @serve.deployment(
@@ -35,6 +38,8 @@ class Retriever:
         client = connect(config.milvus_uri, config.milvus_token_value)
         self.index = SpecimenIndex(client, dim=dim)
         self.knowledge = KnowledgeIndex(client, MiniLMTextEncoder())
+        self._counts: dict[str, int] | None = None
+        self._counted_at = 0.0
 
     async def search(self, vectors: list[np.ndarray], k: int) -> list[list[Hit]]:
         started = time.perf_counter()
@@ -47,6 +52,28 @@ class Retriever:
 
     async def knowledge_search(self, text: str, k: int) -> list[dict]:
         return await asyncio.to_thread(self.knowledge.search, text, k)
+
+    async def reference_counts(self) -> dict[str, int]:
+        """Reference specimens per gallery label, counted at most every COUNTS_TTL_S."""
+        now = time.monotonic()
+        if self._counts is None or now - self._counted_at > COUNTS_TTL_S:
+            self._counts = await asyncio.to_thread(self.index.label_counts)
+            self._counted_at = now
+        return self._counts
+
+    async def add_references(self, specimens: list[dict]) -> int:
+        """Upsert these specimens (id, label, source, vector): by id, so adding the same
+        ones again changes nothing. Searchable at once."""
+        rows = [Specimen(s["id"], s["label"], s["source"], np.asarray(s["vector"]))
+                for s in specimens]
+
+        def write() -> int:
+            self.index.create()
+            return self.index.insert(rows)
+
+        added = await asyncio.to_thread(write)
+        self._counts = None
+        return added
 
     async def ping(self) -> dict:
         count = await asyncio.to_thread(self.index.count)

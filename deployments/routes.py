@@ -34,7 +34,7 @@ router = APIRouter(tags=["jobs"])
 log = logging.getLogger("paleon.jobs")
 
 
-async def _own_job(state: Services, user_id: str, job_id: str) -> JobRecord:
+async def own_job(state: Services, user_id: str, job_id: str) -> JobRecord:
     job = await state.jobs.get(job_id)
     if job is None:
         raise JobNotFound(f"No job {job_id!r}; results are kept for a limited time.")
@@ -78,14 +78,14 @@ async def result(
     # preference the server may decline, RFC 7240: no Preference-Applied then).
     slot = state.events.slots.take(caller.user.id) if wait_s else None
     if slot is None:
-        job = await _own_job(state, caller.user.id, job_id)
+        job = await own_job(state, caller.user.id, job_id)
         return Response(await _body(state, job), media_type="application/json")
     deadline = time.monotonic() + wait_s
     try:
         async with state.events.watching(job_id) as changed:
             while True:
                 changed.clear()
-                job = await _own_job(state, caller.user.id, job_id)
+                job = await own_job(state, caller.user.id, job_id)
                 left = deadline - time.monotonic()
                 if job.status in TERMINAL or left <= 0:
                     break
@@ -110,7 +110,7 @@ async def result_events(
     """The job's changes as server-sent events; each event's id is the job's version. A
     user holding WAITING_REQUESTS_PER_USER streams and long-polls already: 429."""
     user_id = caller.user.id
-    await _own_job(state, user_id, job_id)  # 403/404 before the stream starts
+    await own_job(state, user_id, job_id)  # 403/404 before the stream starts
     slot = state.events.slots.take(user_id)
     if slot is None:
         raise QuotaExceeded(
@@ -184,7 +184,7 @@ async def cancel(
     processing job's result is discarded when its attempt ends. A finished job: 409 with
     its status."""
     user = caller.user
-    job = await _own_job(state, user.id, job_id)
+    job = await own_job(state, user.id, job_id)
     outcome = await state.jobs.cancel(job_id)
     if outcome is None:
         raise JobNotFound(f"No job {job_id!r}; results are kept for a limited time.")
@@ -208,7 +208,7 @@ async def delete_job(
 ) -> Response:
     """The job, its photos and its result, gone now (a running job is canceled first: its
     result is discarded). Afterwards GET /result/{job_id} answers 404."""
-    job = await _own_job(state, caller.user.id, job_id)
+    job = await own_job(state, caller.user.id, job_id)
     await state.jobs.delete(job)
     log.info("job %s deleted while %s", job_id, job.status, extra=logs.fields(job_id=job_id))
     return Response(status_code=204)

@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 from auth.services import AuthServices
 from configs import Settings
 from deployments.schemas import job_body
+from feedback.store import FeedbackStore
 from jobs.events import JobEvents
 from jobs.idempotency import IdempotentSubmits
 from jobs.quota import Quota, RefusedUploads
@@ -30,6 +31,10 @@ class Retrieval(Protocol):
 
     async def ping(self) -> dict: ...
 
+    async def reference_counts(self) -> dict[str, int]: ...
+
+    async def add_references(self, specimens: list[dict]) -> int: ...
+
 
 @dataclass(frozen=True)
 class Services:
@@ -44,6 +49,7 @@ class Services:
     reaper: Reaper  # launches jobs and keeps track of them
     webhook_targets: Targets  # where a webhook may go
     courier: Courier  # delivers webhooks (started with the reaper)
+    feedback: FeedbackStore  # users' corrections, for review
     retrieval: Retrieval
     # How many submissions hold their photos in memory at once, from reading them to
     # storing them (the rest wait on disk, spooled). No photo is decoded here: the job does.
@@ -76,6 +82,7 @@ class Services:
             reaper=Reaper(jobs, launcher, settings.jobs),
             webhook_targets=targets,
             courier=Courier(redis, jobs, targets, signing_secrets, render, settings.webhooks),
+            feedback=FeedbackStore(auth.users.engine),
             retrieval=retrieval,
             upload_slots=asyncio.Semaphore(settings.uploads.concurrent_uploads),
         )

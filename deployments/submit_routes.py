@@ -16,6 +16,7 @@ from deployments.services import Services, ServicesDep
 from jobs import uploads
 from jobs.idempotency import Replay, fingerprint
 from jobs.quota import QuotaState
+from jobs.record import StatedContext
 from paleon import logs
 from paleon.errors import (
     Conflict,
@@ -24,6 +25,7 @@ from paleon.errors import (
     QuotaExceeded,
     Unprocessable,
 )
+from rag.geology import AGE_FORMATS, parse_age
 
 router = APIRouter(tags=["jobs"])
 log = logging.getLogger("paleon.jobs")
@@ -82,8 +84,15 @@ async def classify_async(
     webhook_events_filter: Annotated[list[str], Form(
         description="`start` and/or `completed` (any terminal status); default "
                     "`completed`")] = [],  # noqa: B006
+    age: Annotated[str | None, Form(
+        max_length=100, description=f"The age of the rock, optional: {AGE_FORMATS}. Groups "
+        "whose known range misses it are down-weighted (README, \"Context\")")] = None,
+    locality: Annotated[str | None, Form(
+        max_length=300, description="Where it was found (formation, place), optional: "
+        "stored and echoed in the result, not interpreted")] = None,
 ) -> JSONResponse:
     user = caller.user
+    context = _stated_context(age, locality)
     if idempotency_key is not None and not _PRINTABLE.match(idempotency_key):
         raise InvalidRequest("Idempotency-Key must be 1 to 255 printable ASCII characters.")
     subscription = await state.webhook_targets.subscription(webhook, webhook_events_filter)
@@ -108,6 +117,8 @@ async def classify_async(
             fields: list[tuple[str, str | None, bytes]] = [] if subscription is None else [
                 ("webhook", None, subscription.url.encode()),
                 ("webhook_events_filter", None, " ".join(subscription.events).encode())]
+            fields += [(name, None, value.encode()) for name, value in
+                       (("age", context.age), ("locality", context.locality)) if value]
             sent = fingerprint([(upload.filename or "", upload.content_type, data)
                                 for upload, data in zip(image_files, photos, strict=True)]
                                + fields)
@@ -121,7 +132,7 @@ async def classify_async(
                 raise _over_quota(quota, user.tier)
             try:
                 job = await state.jobs.create(user.id, photos, request_id, claim,
-                                              subscription)
+                                              subscription, context)
             except Exception:
                 await state.quota.refund(user.id, quota)
                 raise
@@ -139,6 +150,21 @@ async def classify_async(
     if claim is not None:
         await state.idempotency.finish(claim, body, quota.headers())
     return JSONResponse(body, headers=quota.headers())
+
+
+def _stated_context(age: str | None, locality: str | None) -> StatedContext:
+    """The optional context fields, trimmed (blank is not given); an age that does not
+    read as one is a 400 that says what is accepted."""
+    age = " ".join(age.split()) if age else None
+    locality = " ".join(locality.split()) if locality else None
+    if age:
+        try:
+            parse_age(age)
+        except ValueError as exc:
+            raise InvalidRequest(f"age: {exc}") from None
+    if locality and not locality.isprintable():
+        raise InvalidRequest("locality: use printable text (no control characters).")
+    return StatedContext(age or None, locality or None)
 
 
 async def _check_refused_uploads(state: Services, user_id: str, before: QuotaState) -> None:

@@ -23,6 +23,7 @@ def user_jobs_key(user_id: str) -> str:
 class JobKeys:
     job: str
     images: str
+    kept: str  # what a completed job keeps for corrections: embeddings and a thumbnail
     deadlines: str = DEADLINES
     queued: str = QUEUED
     totals: str = TOTALS
@@ -31,4 +32,5 @@ class JobKeys:
 
     @classmethod
     def of(cls, job_id: str) -> "JobKeys":
-        return cls(job=key("job", job_id), images=key("job", job_id, "images"))
+        return cls(job=key("job", job_id), images=key("job", job_id, "images"),
+                   kept=key("job", job_id, "kept"))

@@ -1,6 +1,7 @@
 """A job as Redis holds it: one hash per job, read back into a typed record."""
 
 import json
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import BaseModel
@@ -16,6 +17,35 @@ class QueueView(BaseModel):
     queue_position: int | None = None  # pending: jobs ahead of it, 0 = next
     estimated_start_s: float | None = None  # pending
     estimated_completion_s: float | None = None  # pending or processing
+
+
+@dataclass(frozen=True)
+class StatedContext:
+    """What the user said with the photos: the age as given (read by rag.geology.parse_age,
+    checked on submission) and the locality, free text."""
+
+    age: str | None = None
+    locality: str | None = None
+
+
+@dataclass(frozen=True)
+class Kept:
+    """A completed job's photos as embeddings (float32 rows) and its first photo as a
+    thumbnail (WebP), kept for a correction to be reviewed into the reference collection."""
+
+    embeddings: bytes
+    dim: int
+    encoder: str
+    thumbnail: bytes
+
+    def to_redis(self) -> dict[str, bytes | int | str]:
+        return {"embeddings": self.embeddings, "dim": self.dim, "encoder": self.encoder,
+                "thumbnail": self.thumbnail}
+
+    @classmethod
+    def from_redis(cls, raw: dict[bytes, bytes]) -> "Kept":
+        return cls(raw[b"embeddings"], int(raw[b"dim"]), raw[b"encoder"].decode(),
+                   raw.get(b"thumbnail", b""))
 
 
 class JobRecord(BaseModel):
@@ -36,6 +66,8 @@ class JobRecord(BaseModel):
     worker_pid: int | None = None
     handed_back: int = 0  # attempts a replica going away gave back
     normalised: int = 0  # 1 once a job task replaced the uploaded photos by normalised ones
+    age: str | None = None  # the age of the rock as the user stated it (rag.geology)
+    locality: str | None = None  # where it was found, as the user wrote it
     webhook_url: str | None = None
     webhook_events: str | None = None  # space-separated: start, completed
     webhook_log: str | None = None  # one JSON line per delivery attempt (jobs/webhooks.py)

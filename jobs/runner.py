@@ -9,21 +9,26 @@ import json
 import logging
 import os
 import time
+from collections import defaultdict
 from typing import Protocol
 
 import numpy as np
 
 from configs import JobTaskSettings
 from jobs import uploads
+from jobs.record import Kept, StatedContext
 from jobs.store import JobStore
 from paleon import logs
 from paleon.errors import InvalidRequest, ServiceUnavailable
 from rag import pipeline
+from rag.fusion import label_key
+from rag.geology import parse_age
 from rag.knowledge import KnowledgeBase
 from rag.records import Embedding, Hit
 from rag.vision_model import VisionModel
 
 log = logging.getLogger("paleon.jobs")
+REFERENCE_COUNTS_TTL_S = 60.0
 
 
 class Classifier(Protocol):
@@ -34,6 +39,8 @@ class Retrieval(Protocol):
     async def search(self, vectors: list[np.ndarray], k: int) -> list[list[Hit]]: ...
 
     async def knowledge_documents(self, ids: list[str]) -> list[dict]: ...
+
+    async def reference_counts(self) -> dict[str, int]: ...
 
 
 class AttemptMetrics(Protocol):
@@ -74,6 +81,8 @@ class JobRunner:
         self.vision = vision_model(settings)
         self.metrics = metrics or _NoMetrics()
         self.worker_pid = os.getpid()
+        self._counts: dict[str, int] | None = None
+        self._counted_at = 0.0
 
     async def run(self, job_id: str, attempt: int) -> None:
         created = await self.store.claim(job_id, attempt, self.worker_pid)
@@ -114,34 +123,60 @@ class JobRunner:
             self.metrics.finished("failed", time.perf_counter() - started)
             return
         seconds = time.perf_counter() - started
-        if await self.store.complete(job_id, attempt, json.dumps(result), seconds):
+        identification, kept = result
+        if await self.store.complete(job_id, attempt, json.dumps(identification), seconds):
+            await self.store.keep(job_id, kept)
             self.metrics.finished("completed", seconds)
             log.info("job %s attempt %d completed in %.2f s", job_id, attempt, seconds,
                      extra=context)
 
-    async def _identify(self, job_id: str, attempt: int, started: float) -> dict:
-        images = await self._normalised_photos(job_id, attempt)
-        encoded = await asyncio.gather(*(self.classifier.embed(image) for image in images))
+    async def _identify(self, job_id: str, attempt: int, started: float) -> tuple[dict, Kept]:
+        images, context = await self._normalised_photos(job_id, attempt)
+        encoded, small = await asyncio.gather(
+            asyncio.gather(*(self.classifier.embed(image) for image in images)),
+            asyncio.to_thread(uploads.thumbnail, images[0]))
         hits = await self.retrieval.search([e.vector for e in encoded], self.settings.top_k)
         remaining_s = self.settings.jobs.processing_timeout_s - (time.perf_counter() - started)
-        return await pipeline.identify(
+        kept = Kept(np.stack([e.vector for e in encoded]).astype(np.float32).tobytes(),
+                    int(encoded[0].vector.shape[0]), encoded[0].encoder, small)
+        identification = await pipeline.identify(
             images, list(encoded), hits, kb=self.kb, cal=self.settings.calibration,
             documents=self.retrieval.knowledge_documents, vision=self.vision,
+            age=parse_age(context.age) if context.age else None, locality=context.locality,
+            references=await self._reference_counts(),
             # What is left of the attempt, less a margin to store the result.
             vision_budget_s=max(0.1, remaining_s - 1.0))
+        return identification, kept
 
-    async def _normalised_photos(self, job_id: str, attempt: int) -> list[bytes]:
+    async def _reference_counts(self) -> dict[str, int] | None:
+        """Reference specimens per knowledge-base id, asked of the Retriever at most once a
+        minute per worker (a count that lags an ingest by a minute is fine for a warning);
+        None while it cannot say."""
+        now = time.monotonic()
+        if self._counts is None or now - self._counted_at > REFERENCE_COUNTS_TTL_S:
+            try:
+                labels = await self.retrieval.reference_counts()
+            except ServiceUnavailable:
+                return self._counts
+            counts: dict[str, int] = defaultdict(int)
+            for label, n in labels.items():
+                counts[label_key(self.kb, label)] += n
+            self._counts, self._counted_at = dict(counts), now
+        return self._counts
+
+    async def _normalised_photos(self, job_id: str, attempt: int
+                                 ) -> tuple[list[bytes], StatedContext]:
         """The job's photos, normalised by the first attempt that gets them (the Ingress
         stores them as uploaded, so that accepting a job never waits behind decoding); the
         normalised copies replace the uploads, for the vision model and for retries."""
-        images, normalised = await self.store.photos(job_id)
+        images, normalised, context = await self.store.photos(job_id)
         if not images:
             raise RuntimeError("the job's photos are no longer stored")
         if normalised:
-            return images
+            return images, context
         limits = self.settings.uploads
         images = await asyncio.to_thread(
             lambda: [uploads.prepare(index, data, limits) for index, data in enumerate(images)])
         if not await self.store.normalised(job_id, attempt, images):
             raise _Superseded  # no work for the deployments on a job that went on
-        return images
+        return images, context

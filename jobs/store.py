@@ -22,7 +22,7 @@ from jobs.keys import (
     user_jobs_key,
 )
 from jobs.lua import JobScripts
-from jobs.record import JobRecord, QueueView
+from jobs.record import JobRecord, Kept, QueueView, StatedContext
 from jobs.webhook_targets import Subscription
 
 
@@ -69,14 +69,17 @@ class JobStore:
 
     async def create(self, user_id: str, images: list[bytes], request_id: str,
                      claim: Claim | None = None,
-                     webhook: Subscription | None = None) -> JobRecord:
+                     webhook: Subscription | None = None,
+                     context: StatedContext | None = None) -> JobRecord:
         """A pending job, written in one transaction with, when given, the idempotency
         claim's record of it."""
         now = time.time()
         job = JobRecord(job_id=uuid.uuid4().hex, user_id=user_id, status="pending", attempt=1,
                         image_count=len(images), request_id=request_id, created_at=now,
                         updated_at=now, webhook_url=webhook.url if webhook else None,
-                        webhook_events=" ".join(webhook.events) if webhook else None)
+                        webhook_events=" ".join(webhook.events) if webhook else None,
+                        age=context.age if context else None,
+                        locality=context.locality if context else None)
         keys, ttl = JobKeys.of(job.job_id), self.settings.result_ttl_s
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(keys.job, mapping=job.to_redis())  # type: ignore[arg-type]
@@ -160,14 +163,17 @@ class JobStore:
     async def images(self, job_id: str) -> list[bytes]:
         return _bytes_list(await self.redis.lrange(JobKeys.of(job_id).images, 0, -1))
 
-    async def photos(self, job_id: str) -> tuple[list[bytes], bool]:
-        """The job's photos, and whether they are normalised yet (else as uploaded)."""
+    async def photos(self, job_id: str) -> tuple[list[bytes], bool, StatedContext]:
+        """The job's photos, whether they are normalised yet (else as uploaded), and what
+        the user said about them."""
         keys = JobKeys.of(job_id)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.lrange(keys.images, 0, -1)
-            pipe.hget(keys.job, "normalised")
-            images, normalised = await pipe.execute()
-        return _bytes_list(images), normalised == b"1"
+            pipe.hmget(keys.job, ["normalised", "age", "locality"])
+            images, (normalised, age, locality) = await pipe.execute()
+        context = StatedContext(age.decode() if age else None,
+                                locality.decode() if locality else None)
+        return _bytes_list(images), normalised == b"1", context
 
     async def normalised(self, job_id: str, attempt: int, images: list[bytes]) -> bool:
         return await self.scripts.normalised(job_id, attempt=attempt, images=images,
@@ -197,7 +203,22 @@ class JobStore:
                                          ttl_s=self.settings.result_ttl_s)
 
     async def delete(self, job: JobRecord) -> bool:
-        return await self.scripts.delete(job.job_id, user_jobs=user_jobs_key(job.user_id))
+        deleted = await self.scripts.delete(job.job_id, user_jobs=user_jobs_key(job.user_id))
+        await self.redis.delete(JobKeys.of(job.job_id).kept)
+        return deleted
+
+    async def keep(self, job_id: str, kept: Kept) -> None:
+        """What a completed job keeps for the result's retention (for a correction): the
+        photos' embeddings and a thumbnail, never the photos."""
+        key, ttl = JobKeys.of(job_id).kept, self.settings.result_ttl_s
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, mapping=kept.to_redis())  # type: ignore[arg-type]
+            pipe.expire(key, ttl)
+            await pipe.execute()
+
+    async def kept(self, job_id: str) -> Kept | None:
+        raw = _bytes_hash(await self.redis.hgetall(JobKeys.of(job_id).kept))
+        return Kept.from_redis(raw) if raw else None
 
     async def give_up(self, job_id: str, attempt: int, error: str) -> bool:
         return await self.scripts.give_up(job_id, attempt=attempt, now=time.time(),

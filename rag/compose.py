@@ -4,39 +4,61 @@ No model writes text here: every sentence is a template over numbers from the ev
 facts from `fossils.yaml`.
 """
 
+from urllib.parse import quote_plus
+
 from configs.calibration import Calibration
 from rag import notices
 from rag.fusion import (
     Decision,
     ImageEvidence,
+    age_prior,
     combine,
     decide,
     image_evidence,
     label_key,
     pseudofossil_share,
+    range_consistent,
     ranked,
 )
-from rag.geology import periods_between
+from rag.geology import AgeInterval, periods_between
 from rag.knowledge import Entry, KnowledgeBase
 from rag.records import Hit, ImageNetClass, Notice
 from rag.result import (
     Candidate,
+    Context,
     GeologicRangeOut,
     Identification,
     IdentificationResult,
+    Links,
     ModelInfo,
     PerImage,
     SimilarSpecimen,
+    StatedAge,
 )
 
 
-def candidates(scores: dict[str, float], kb: KnowledgeBase, n: int = 5) -> list[Candidate]:
+def links(scientific_name: str) -> Links:
+    """Searches for the name at the Paleobiology Database, GBIF and Wikipedia."""
+    name = quote_plus(scientific_name)
+    return Links(pbdb=f"https://paleobiodb.org/classic/checkTaxonInfo?taxon_name={name}",
+                 gbif=f"https://www.gbif.org/species/search?q={name}",
+                 wikipedia=f"https://en.wikipedia.org/wiki/Special:Search?search={name}")
+
+
+def candidates(scores: dict[str, float], kb: KnowledgeBase, n: int = 5,
+               age: AgeInterval | None = None,
+               before: dict[str, float] | None = None) -> list[Candidate]:
+    """The top `n` groups; with an age, each says whether it fits and, given `before` (the
+    scores without the prior), its confidence from the photos alone."""
     out = []
     for key, p in ranked(scores)[:n]:
         entry = kb.by_id.get(key)
-        out.append(Candidate(taxon_id=entry.id if entry else None,
-                             taxon=entry.name if entry else key,
-                             rank=entry.rank if entry else None, confidence=round(p, 4)))
+        out.append(Candidate(
+            taxon_id=entry.id if entry else None, taxon=entry.name if entry else key,
+            rank=entry.rank if entry else None, confidence=round(p, 4),
+            confidence_before_prior=None if before is None else round(before.get(key, 0.0), 4),
+            range_consistent=range_consistent(key, age, kb),
+            links=links(entry.scientific_name) if entry else None))
     return out
 
 
@@ -59,7 +81,7 @@ def from_entry(entry: Entry, confidence: float, explanation: str,
         geologic_range=GeologicRangeOut(**entry.range.model_dump()),
         description=entry.description, diagnostic_features=entry.diagnostic_features,
         look_alikes=entry.look_alikes, references=entry.references, explanation=explanation,
-        **more)
+        links=links(entry.scientific_name), **more)
 
 
 def _rolled_up_taxon(decision: Decision) -> str:
@@ -91,7 +113,7 @@ def _rolled_up(name: str, decision: Decision, evidence: ImageEvidence, kb: Knowl
                      if look.name not in inside][:5],
         references=list(dict.fromkeys(r for e in members if e.name in inside
                                       for r in e.references))[:5],
-        explanation=explanation)
+        explanation=explanation, links=links(name))
 
 
 def _explain(decision: Decision, evidence: ImageEvidence, hits: list[list[Hit]],
@@ -142,15 +164,40 @@ def _notices(decision: Decision, evidence: ImageEvidence, per_image: list[ImageE
     return out
 
 
+def _context_notices(visual: ImageEvidence, decision: Decision, age: AgeInterval | None,
+                     references: dict[str, int] | None, kb: KnowledgeBase,
+                     cal: Calibration) -> list[Notice]:
+    out = []
+    top = ranked(visual.scores)
+    if age is not None and top and range_consistent(top[0][0], age, kb) is False:
+        entry = kb.by_id[top[0][0]]
+        out.append(notices.out_of_range(entry.name, entry.range.first_ma, entry.range.last_ma,
+                                        age))
+    if (references is not None and decision.status == "identified"
+            and decision.key in kb.by_id
+            and (count := references.get(decision.key, 0)) < cal.few_references):
+        out.append(notices.few_references(kb.by_id[decision.key].name, count))
+    return out
+
+
 def compose(hits: list[list[Hit]], classes: list[list[ImageNetClass]], kb: KnowledgeBase,
-            cal: Calibration, model: ModelInfo) -> IdentificationResult:
-    """The whole local result for one job: photos' neighbours and encoder classes in."""
+            cal: Calibration, model: ModelInfo, *, age: AgeInterval | None = None,
+            locality: str | None = None,
+            references: dict[str, int] | None = None) -> IdentificationResult:
+    """The whole local result for one job: photos' neighbours and encoder classes in; the
+    stated age, when given, as a prior over the groups (rag.fusion.age_prior); `references`,
+    when known, the reference specimens per knowledge-base id."""
     per_image = [image_evidence(h, c, kb, cal) for h, c in zip(hits, classes, strict=True)]
-    evidence = combine(per_image)
+    visual = combine(per_image)
+    evidence = visual if age is None else age_prior(visual, age, kb, cal)
     decision = decide(evidence, kb, cal)
-    explanation = _explain(decision, evidence, hits, kb, cal)
+    explanation = _explain(decision, evidence, hits, kb, cal) + _prior_explained(
+        visual, evidence, age, kb)
     if decision.status == "identified" and decision.key in kb.by_id:
-        identification = from_entry(kb.by_id[decision.key], decision.confidence, explanation)
+        identification = from_entry(
+            kb.by_id[decision.key], decision.confidence, explanation,
+            range_consistent=range_consistent(decision.key, age, kb),
+            reference_count=None if references is None else references.get(decision.key, 0))
     elif decision.status == "identified":
         identification = Identification(status="identified", taxon=decision.key,
                                         confidence=round(decision.confidence, 4),
@@ -165,15 +212,33 @@ def compose(hits: list[list[Hit]], classes: list[list[ImageNetClass]], kb: Knowl
     best: dict[str, Hit] = {}  # each specimen once, at its best score, best first
     for hit in sorted((h for image in hits for h in image), key=lambda h: -h.score):
         best.setdefault(hit.id, hit)
+    stated = None if age is None else StatedAge(input=age.input, first_ma=age.first_ma,
+                                                last_ma=age.last_ma, unit=age.name)
     return IdentificationResult(
         identification=identification,
-        candidates=candidates(evidence.scores, kb),
+        candidates=candidates(evidence.scores, kb, age=age,
+                              before=None if age is None else visual.scores),
         similar_specimens=_similar(list(best.values())[:10], kb),
-        per_image=[PerImage(index=i, candidates=candidates(e.scores, kb),
+        per_image=[PerImage(index=i, candidates=candidates(e.scores, kb, age=age),
                             unknown=round(e.unknown, 4), best_similarity=e.best_similarity,
                             similar_specimens=_similar(h, kb), encoder_classes=c,
                             weak_evidence=e.weak)
                    for i, (e, h, c) in enumerate(zip(per_image, hits, classes, strict=True))],
         model=model,
-        notices=_notices(decision, evidence, per_image, hits, kb, cal),
+        context=Context(age=stated, locality=locality),
+        notices=_notices(decision, evidence, per_image, hits, kb, cal)
+        + (_context_notices(visual, decision, age, references, kb, cal) if any(hits) else []),
     )
+
+
+def _prior_explained(visual: ImageEvidence, evidence: ImageEvidence, age: AgeInterval | None,
+                     kb: KnowledgeBase) -> str:
+    if age is None:
+        return ""
+    misfits = [kb.by_id[key].name for key, p in ranked(visual.scores)
+               if p >= 0.05 and range_consistent(key, age, kb) is False]
+    if not misfits:
+        return f" Every likely group is known from the stated age, {age.describe()}."
+    return (f" The stated age, {age.describe()}, lies outside the range of "
+            f"{', '.join(misfits[:3])}, so {'it was' if len(misfits) == 1 else 'they were'} "
+            "down-weighted.")

@@ -1,5 +1,8 @@
 """Measure identification on a labelled folder: top-1/top-5, per-class recall, confusion,
-calibration (ECE, NLL), and optionally fit the fusion temperature."""
+calibration (ECE, NLL), and optionally fit the fusion temperature.
+
+A stated age per class (a folder named `<label>@<age>`, or a file of label: age) is applied
+as the identification's age prior; the report then gives top-1 with and without it."""
 
 import hashlib
 import math
@@ -13,11 +16,13 @@ from tqdm import tqdm
 from configs.calibration import Calibration
 from rag.compose import compose
 from rag.encoders import ImageEncoder
-from rag.fusion import combine, image_evidence, label_key
+from rag.fusion import age_prior, combine, image_evidence, label_key
+from rag.geology import AgeInterval, parse_age
 from rag.ingest import ingest_photos, scan
 from rag.knowledge import KnowledgeBase
 from rag.pipeline import model_info
 from rag.records import Hit, ImageNetClass
+from rag.result import IdentificationResult
 from rag.specimens import SpecimenIndex
 
 TEMPERATURES = (0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.08, 0.1, 0.15, 0.2)
@@ -29,6 +34,7 @@ class Query:
     id: str
     hits: list[Hit]
     classes: list[ImageNetClass]
+    age: AgeInterval | None = None
 
 
 @dataclass
@@ -45,6 +51,10 @@ class EvalReport:
     calibration: dict[str, float]
     fitted_temperature: float | None = None
     fitted_nll: float | None = None
+    with_age: int = 0  # queries with a stated age
+    top1_without_prior: float | None = None  # when any query has an age
+    fixed_by_prior: int = 0  # wrong top-1 from the photos alone, right with the age
+    broken_by_prior: int = 0  # right from the photos alone, wrong with the age
     unreadable: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
@@ -66,8 +76,26 @@ def split(photos: list[tuple[str, Path]], holdout: float) -> tuple[list, list]:
     return references, queries
 
 
+def stated_ages(photos: list[tuple[str, Path]], ages: dict[str, str] | None
+                ) -> tuple[list[tuple[str, Path]], dict[str, AgeInterval]]:
+    """The photos under their plain labels (a folder `<label>@<age>` is `<label>`), and the
+    age per label: from the folder names, then from `ages` (label → age), which wins."""
+    plain, stated = [], {}
+    for label, path in photos:
+        name, _, age = label.partition("@")
+        plain.append((name.strip(), path))
+        if age.strip():
+            stated[name.strip()] = age.strip()
+    stated.update(ages or {})
+    try:
+        return plain, {label: parse_age(age) for label, age in stated.items()}
+    except ValueError as exc:
+        raise ValueError(f"stated age: {exc}") from None
+
+
 def _search(photos: list[tuple[str, Path]], encoder: ImageEncoder, index: SpecimenIndex,
-            kb: KnowledgeBase, k: int, progress: bool) -> tuple[list[Query], list[str]]:
+            kb: KnowledgeBase, k: int, progress: bool,
+            ages: dict[str, AgeInterval]) -> tuple[list[Query], list[str]]:
     out, unreadable = [], []
     for label, path in tqdm(photos, unit="photo", desc="eval", disable=not progress):
         data = path.read_bytes()
@@ -79,7 +107,8 @@ def _search(photos: list[tuple[str, Path]], encoder: ImageEncoder, index: Specim
             continue
         (hits,) = index.search([encoded.vector], k + 1)
         hits = [hit for hit in hits if hit.id != own_id][:k]  # never find itself
-        out.append(Query(label_key(kb, label), own_id, hits, encoded.top_classes))
+        out.append(Query(label_key(kb, label), own_id, hits, encoded.top_classes,
+                         ages.get(label)))
     return out, unreadable
 
 
@@ -91,12 +120,19 @@ def score(queries: list[Query], kb: KnowledgeBase, cal: Calibration, encoder: st
     outcomes: Counter = Counter()
     bins: dict[int, list[tuple[float, bool]]] = defaultdict(list)
     nll = 0.0
+    fixed = broken = 0
+    without_prior = 0
     for q in queries:
-        result = compose([q.hits], [q.classes], kb, cal, info)
+        result = compose([q.hits], [q.classes], kb, cal, info, age=q.age)
         keys = [c.taxon_id or c.taxon for c in result.candidates]
-        predicted = keys[0] if keys else "(nothing)"
+        predicted = _top1(result)
         confidence = result.candidates[0].confidence if result.candidates else 0.0
         correct = predicted == q.label
+        correct_without = correct if q.age is None else \
+            _top1(compose([q.hits], [q.classes], kb, cal, info)) == q.label
+        without_prior += correct_without
+        fixed += correct and not correct_without
+        broken += correct_without and not correct
         top1 += correct
         top5 += q.label in keys[:5]
         confusion[q.label][predicted] += 1
@@ -113,11 +149,21 @@ def score(queries: list[Query], kb: KnowledgeBase, cal: Calibration, encoder: st
         top5=round(top5 / n, 4), per_class_recall=recall,
         confusion={label: dict(row) for label, row in sorted(confusion.items())},
         outcomes=dict(outcomes), ece=round(ece, 4), nll=round(nll / n, 4),
-        calibration=cal.model_dump())
+        calibration=cal.model_dump(), with_age=sum(q.age is not None for q in queries),
+        top1_without_prior=round(without_prior / n, 4)
+        if any(q.age is not None for q in queries) else None,
+        fixed_by_prior=fixed, broken_by_prior=broken)
+
+
+def _top1(result: IdentificationResult) -> str:
+    first = result.candidates[0] if result.candidates else None
+    return (first.taxon_id or first.taxon) if first else "(nothing)"
 
 
 def _nll(q: Query, kb: KnowledgeBase, cal: Calibration) -> float:
     evidence = combine([image_evidence(q.hits, q.classes, kb, cal)])
+    if q.age is not None:
+        evidence = age_prior(evidence, q.age, kb, cal)
     return -math.log(max(evidence.scores.get(q.label, 0.0), 1e-6))
 
 
@@ -133,16 +179,16 @@ def fit_temperature(queries: list[Query], kb: KnowledgeBase,
 
 def evaluate(root: Path, encoder: ImageEncoder, index: SpecimenIndex, kb: KnowledgeBase,
              cal: Calibration, *, k: int, holdout: float | None = None, calibrate: bool = False,
-             progress: bool = True) -> EvalReport:
+             progress: bool = True, ages: dict[str, str] | None = None) -> EvalReport:
     """Without `holdout`, DIR is queried against the indexed specimens; with it, DIR is
     split into references (indexed into a temporary collection, dropped after) and queries."""
     if holdout is not None and not 0 < holdout < 1:
         raise ValueError(f"--holdout is a fraction between 0 and 1, not {holdout}")
-    photos = scan(root)
+    photos, stated = stated_ages(scan(root), ages)
     if not photos:
         raise ValueError(f"{root} holds no photos in <label>/ sub-folders")
     if holdout is None:
-        queries, unreadable = _search(photos, encoder, index, kb, k, progress)
+        queries, unreadable = _search(photos, encoder, index, kb, k, progress, stated)
         references = index.count()
     else:
         reference_photos, query_photos = split(photos, holdout)
@@ -151,7 +197,8 @@ def evaluate(root: Path, encoder: ImageEncoder, index: SpecimenIndex, kb: Knowle
         index = SpecimenIndex(index.client, index.dim, f"eval_{uuid.uuid4().hex[:12]}")
         try:
             report = ingest_photos(root, reference_photos, encoder, index, progress=progress)
-            queries, unreadable = _search(query_photos, encoder, index, kb, k, progress)
+            queries, unreadable = _search(query_photos, encoder, index, kb, k, progress,
+                                         stated)
             references = report.total_in_index
         finally:
             index.client.drop_collection(index.collection)

@@ -16,6 +16,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from configs.calibration import Calibration
+from rag.geology import AgeInterval
 from rag.knowledge import KnowledgeBase
 from rag.records import Hit, ImageNetClass
 from rag.result import WeakEvidence
@@ -71,6 +72,30 @@ def combine(images: list[ImageEvidence]) -> ImageEvidence:
     bests = [i.best_similarity for i in images if i.best_similarity is not None]
     return ImageEvidence(dict(scores), sum(i.unknown for i in images) / len(images),
                          max(bests, default=None), [w for i in images for w in i.weak])
+
+
+def range_consistent(key: str, age: AgeInterval | None, kb: KnowledgeBase) -> bool | None:
+    """Whether the entry's range overlaps the stated age; None without an age or an entry."""
+    entry = kb.by_id.get(key)
+    if age is None or entry is None:
+        return None
+    return age.overlaps(entry.range.first_ma, entry.range.last_ma)
+
+
+def age_prior(evidence: ImageEvidence, age: AgeInterval, kb: KnowledgeBase,
+              cal: Calibration) -> ImageEvidence:
+    """The stated age as a soft prior (Bayes' rule): a group whose range misses it keeps
+    `age_mismatch_weight` of its weight; groups without a range and the open set keep all
+    of theirs. Renormalised, so the weight a misfit loses goes to what fits the age, and
+    to the open set when nothing does."""
+    weighted = {key: p * (cal.age_mismatch_weight
+                          if range_consistent(key, age, kb) is False else 1.0)
+                for key, p in evidence.scores.items()}
+    total = sum(weighted.values()) + evidence.unknown
+    if total <= 0:
+        return evidence
+    return ImageEvidence({key: p / total for key, p in weighted.items()},
+                         evidence.unknown / total, evidence.best_similarity, evidence.weak)
 
 
 def ranked(scores: dict[str, float]) -> list[tuple[str, float]]:

@@ -1,5 +1,6 @@
 """The warnings a result can carry, each built with its stable code and its wording."""
 
+from rag.geology import AgeInterval
 from rag.records import Notice, NoticeCode
 
 
@@ -41,3 +42,19 @@ def vision_model_disagrees(name: str) -> Notice:
     return Notice(NoticeCode.VISION_MODEL_DISAGREES,
                   f"The vision model named {name}, which differs from the reference "
                   "collection's evidence (see candidates).")
+
+
+def out_of_range(name: str, first_ma: float, last_ma: float, age: AgeInterval) -> Notice:
+    if age.first_ma < last_ma:
+        known = f"{name} are not known after {last_ma:g} Ma"
+    else:
+        known = f"{name} are not known before {first_ma:g} Ma"
+    return Notice(NoticeCode.OUT_OF_RANGE,
+                  f"{known}; the stated age is {age.describe()}. The photos look most like "
+                  f"{name}, so it was down-weighted; check the age, or the identification.")
+
+
+def few_references(name: str, count: int) -> Notice:
+    return Notice(NoticeCode.FEW_REFERENCES,
+                  f"The reference collection holds only {count} specimen(s) of {name}: treat "
+                  "this identification with care.")

@@ -8,6 +8,7 @@ import paleon
 from configs.calibration import Calibration
 from rag import notices
 from rag.compose import compose
+from rag.geology import AgeInterval
 from rag.knowledge import KnowledgeBase
 from rag.records import Embedding, Hit
 from rag.result import IdentificationResult, ModelInfo
@@ -41,7 +42,9 @@ def context_ids(result: IdentificationResult, kb: KnowledgeBase) -> list[str]:
 async def identify(images: list[bytes], encoded: list[Embedding], hits: list[list[Hit]], *,
                    kb: KnowledgeBase, cal: Calibration, documents: DocumentsFn,
                    vision: VisionModel | None = None,
-                   vision_budget_s: float | None = None) -> dict:
+                   vision_budget_s: float | None = None, age: AgeInterval | None = None,
+                   locality: str | None = None,
+                   references: dict[str, int] | None = None) -> dict:
     """The job's result as JSON-ready data (rag.result.IdentificationResult): one photo,
     its embedding and its neighbours at each position of the three lists.
 
@@ -50,7 +53,8 @@ async def identify(images: list[bytes], encoded: list[Embedding], hits: list[lis
     if not encoded:
         raise ValueError("a job has at least one photo")
     local = compose(hits, [e.top_classes for e in encoded], kb, cal,
-                    model_info(encoded[0].encoder, kb, cal, vision))
+                    model_info(encoded[0].encoder, kb, cal, vision), age=age,
+                    locality=locality, references=references)
     if vision is None or not any(hits):
         return local.model_dump(mode="json")
 

@@ -46,6 +46,8 @@ class NoticeCode(StrEnum):
     LABEL_WITHOUT_ENTRY = "label_without_entry"
     VISION_MODEL_UNUSED = "vision_model_unused"
     VISION_MODEL_DISAGREES = "vision_model_disagrees"
+    OUT_OF_RANGE = "out_of_range"
+    FEW_REFERENCES = "few_references"
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,14 @@ class GeologicRangeOut(BaseModel):
     periods: list[str] = Field(description="Geologic periods spanned, oldest first")
 
 
+class Links(BaseModel):
+    """Where to read more: each a search for the scientific name (no ids nobody checked)."""
+
+    pbdb: str = Field(description="The Paleobiology Database's taxon page search")
+    gbif: str = Field(description="GBIF's species search")
+    wikipedia: str = Field(description="Wikipedia's search (English)")
+
+
 class Identification(BaseModel):
     status: Literal["identified", "rolled_up", "unidentified"] = Field(
         description="identified: a knowledge-base group is named; rolled_up: the evidence is "
@@ -36,6 +44,13 @@ class Identification(BaseModel):
     explanation: str = Field("", description="How the evidence led to this answer")
     observed_features: list[str] = Field(
         [], description="Features the vision model says it saw (vision-model source only)")
+    range_consistent: bool | None = Field(
+        None, description="Whether the taxon's range overlaps the stated age; null when no "
+        "age was given or the taxon has no range")
+    reference_count: int | None = Field(
+        None, description="Reference specimens the collection holds for the taxon (null: "
+        "not counted, e.g. a rolled-up taxon)")
+    links: Links | None = Field(None, description="Where to read more (null: nothing named)")
 
 
 class Candidate(BaseModel):
@@ -43,7 +58,15 @@ class Candidate(BaseModel):
                                  "that is not in the knowledge base")
     taxon: str = Field(description="Display name (or the gallery label)")
     rank: str | None = None
-    confidence: float = Field(ge=0, le=1)
+    confidence: float = Field(ge=0, le=1, description="After the age prior, when an age "
+                              "was given")
+    confidence_before_prior: float | None = Field(
+        None, ge=0, le=1, description="The photos' evidence alone (null: no age was given)")
+    range_consistent: bool | None = Field(
+        None, description="Whether the group's range overlaps the stated age (null: no age, "
+        "or no knowledge-base range)")
+    links: Links | None = Field(None, description="Null for a label with no knowledge-base "
+                                "entry")
 
 
 class SimilarSpecimen(BaseModel):
@@ -84,12 +107,30 @@ class ModelInfo(BaseModel):
     version: str
 
 
+class StatedAge(BaseModel):
+    input: str = Field(description="The age as the user gave it")
+    first_ma: float = Field(description="The interval it reads as: oldest, Ma")
+    last_ma: float = Field(description="Youngest, Ma")
+    unit: str | None = Field(None, description="The ICS chart unit it names (null: numbers)")
+
+
+class Context(BaseModel):
+    """What the user said about where the specimen was found."""
+
+    age: StatedAge | None = Field(None, description="The stated age of the rock; when given, "
+                                  "groups whose range misses it are down-weighted")
+    locality: str | None = Field(None, description="Formation or place, as given (not "
+                                 "interpreted)")
+
+
 class IdentificationResult(BaseModel):
     identification: Identification
     candidates: list[Candidate] = Field(description="Top 5 groups with their confidences")
     similar_specimens: list[SimilarSpecimen] = Field(description="Nearest references, all photos")
     per_image: list[PerImage]
     model: ModelInfo
+    context: Context = Field(default_factory=Context, description="The age and locality "
+                             "given with the photos, and how the age was read")
     # Required: a result stored before notices existed has only `warnings`, and a default
     # would read it as having none, silently dropping them.
     notices: list[Notice] = Field(description="The warnings with their stable codes "

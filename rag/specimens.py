@@ -101,6 +101,21 @@ class SpecimenIndex:
         rows = self.client.query(self.collection, filter="", output_fields=["count(*)"])
         return int(rows[0]["count(*)"])
 
+    def label_counts(self) -> dict[str, int]:
+        """Specimens per label, read in batches (every row's label; a few MB at 100k rows)."""
+        if not self.ensure_loaded():
+            return {}
+        counts: dict[str, int] = {}
+        iterator = self.client.query_iterator(self.collection, batch_size=4096, filter="",
+                                              output_fields=["label"])
+        try:
+            while rows := iterator.next():
+                for row in rows:
+                    counts[row["label"]] = counts.get(row["label"], 0) + 1
+        finally:
+            iterator.close()
+        return counts
+
     def ensure_loaded(self) -> bool:
         """True when the collection exists and is loaded; cheap once it is."""
         if self._ready:

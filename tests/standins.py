@@ -44,6 +44,15 @@ class StandInRetrieval:
     async def knowledge_search(self, text: str, k: int) -> list[dict]:
         return []
 
+    async def add_references(self, specimens: list[dict]) -> int:
+        return 0
+
+    async def reference_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for hit in self.hits:
+            counts[hit.label] = counts.get(hit.label, 0) + 1
+        return counts
+
     async def ping(self) -> dict:
         await asyncio.sleep(0)
         return {"specimens": len(self.hits)}

@@ -182,3 +182,103 @@ def test_the_json_carries_warnings_and_their_codes_in_one_order():
     assert data["warnings"] == [n["message"] for n in data["notices"]]
     again = type(out).model_validate(data)  # as a stored result is read back
     assert again.notices == out.notices and again.warnings == out.warnings
+
+
+# The stated age as a prior (rag.fusion.age_prior) ----------------------------------------
+
+
+def with_age(hits_per_image, age, cal=CAL, references=None):
+    from rag.geology import parse_age
+
+    return compose(hits_per_image, [[] for _ in hits_per_image], KB, cal, INFO,
+                   age=parse_age(age), locality="Calvert Cliffs, Maryland",
+                   references=references)
+
+
+def test_a_post_cretaceous_age_turns_an_ammonoid_look_into_a_nautiloid():
+    close = [neighbours(("ammonoids", 3, 0.86), ("nautiloids", 2, 0.85))]
+    photos_alone = result(close)
+    assert photos_alone.candidates[0].taxon_id == "ammonoids"
+    out = with_age(close, "Miocene")
+    assert out.identification.taxon_id == "nautiloids"
+    assert out.identification.range_consistent is True
+    by_id = {c.taxon_id: c for c in out.candidates}
+    assert by_id["ammonoids"].range_consistent is False
+    assert by_id["nautiloids"].range_consistent is True
+    # Down-weighted by the configured factor, then renormalised with the open set.
+    before = {c.taxon_id: c.confidence for c in photos_alone.candidates}
+    assert by_id["ammonoids"].confidence_before_prior == before["ammonoids"]
+    assert by_id["nautiloids"].confidence_before_prior == before["nautiloids"]
+    ratio_before = before["ammonoids"] / before["nautiloids"]
+    ratio_after = by_id["ammonoids"].confidence / by_id["nautiloids"].confidence
+    assert ratio_after == pytest.approx(ratio_before * CAL.age_mismatch_weight, rel=0.01)
+    assert sum(c.confidence for c in out.candidates) <= 1.0
+    assert by_id["nautiloids"].confidence > before["nautiloids"]
+    # What happened is said: the context, the warning with its code, the explanation.
+    assert out.context.age.input == "Miocene"
+    assert (out.context.age.first_ma, out.context.age.last_ma) == (23.03, 5.333)
+    assert out.context.locality == "Calvert Cliffs, Maryland"
+    assert NoticeCode.OUT_OF_RANGE in codes(out)
+    warning = out.warnings[codes(out).index(NoticeCode.OUT_OF_RANGE)]
+    assert "Ammonoids are not known after 66 Ma; the stated age is Miocene" in warning
+    assert "down-weighted" in out.identification.explanation
+
+
+def test_an_age_before_a_group_appeared_is_said_so():
+    out = with_age([neighbours(("nautiloids", 5, 0.9))], "Ediacaran")
+    assert "Nautiloids are not known before 495 Ma" in out.warnings[-1]
+    assert out.candidates[0].range_consistent is False
+
+
+def test_an_age_in_range_changes_nothing_and_warns_nothing():
+    close = [neighbours(("ammonoids", 3, 0.86), ("nautiloids", 2, 0.85))]
+    out, alone = with_age(close, "150"), result(close)
+    assert [c.confidence for c in out.candidates] == [c.confidence for c in alone.candidates]
+    assert all(c.range_consistent for c in out.candidates)
+    assert NoticeCode.OUT_OF_RANGE not in codes(out)
+    assert "Every likely group is known from the stated age" in out.identification.explanation
+
+
+def test_the_factor_is_a_setting_and_nothing_is_ruled_out():
+    close = [neighbours(("ammonoids", 5, 0.9))]
+    neutral = with_age(close, "Pleistocene", cal=CAL.model_copy(
+        update={"age_mismatch_weight": 1.0}))
+    assert neutral.candidates[0].confidence == result(close).candidates[0].confidence
+    strong = with_age(close, "Pleistocene")
+    assert strong.candidates[0].taxon_id == "ammonoids"  # down-weighted, still a candidate
+    assert strong.candidates[0].confidence < result(close).candidates[0].confidence
+    # Nothing fits the age: the weight goes to the open set, not to a group.
+    assert strong.identification.status != "identified" or \
+        strong.identification.confidence < result(close).identification.confidence
+
+
+def test_without_an_age_the_result_has_an_empty_context():
+    out = result([neighbours(("ammonoids", 5, 0.9))])
+    assert out.context.age is None and out.context.locality is None
+    assert out.candidates[0].range_consistent is None
+    assert out.candidates[0].confidence_before_prior is None
+
+
+def test_links_are_searches_for_the_scientific_name():
+    out = result([neighbours(("ammonoids", 5, 0.9))])
+    links = out.identification.links
+    assert links.pbdb == "https://paleobiodb.org/classic/checkTaxonInfo?taxon_name=Ammonoids"
+    assert links.gbif.endswith("/species/search?q=Ammonoids")
+    assert links.wikipedia.endswith("Special:Search?search=Ammonoids")
+    assert out.candidates[0].links == links
+    rolled = result([neighbours(("ammonoids", 5, 0.85), ("nautiloids", 5, 0.85))])
+    assert rolled.identification.status == "rolled_up"
+    assert rolled.identification.links.pbdb.endswith("taxon_name=Cephalopoda")
+    unknown = result([neighbours(("mystery_label", 5, 0.95))])
+    assert unknown.candidates[0].links is None
+
+
+def test_few_references_are_warned_about():
+    hits = [neighbours(("ammonoids", 5, 0.9))]
+    few = with_age(hits, "150", references={"ammonoids": 2})
+    assert NoticeCode.FEW_REFERENCES in codes(few)
+    assert few.identification.reference_count == 2
+    assert "only 2 specimen(s) of Ammonoids" in few.warnings[-1]
+    enough = with_age(hits, "150", references={"ammonoids": CAL.few_references})
+    assert NoticeCode.FEW_REFERENCES not in codes(enough)
+    assert result(hits).identification.reference_count is None  # not counted: no warning

@@ -6,6 +6,8 @@ import os
 import sys
 from pathlib import Path
 
+import yaml
+
 from configs import Settings
 from paleon.tools.classify_command import cmd_classify
 from paleon.tools.serve_command import DEFAULT_CONFIG, cmd_serve
@@ -58,8 +60,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
                                   dim=encoder.dim)
             report = evaluate(Path(args.folder), encoder, index, load_knowledge(),
                               settings.calibration, k=args.top_k or settings.top_k,
-                              holdout=args.holdout, calibrate=args.calibrate)
-    except (ValueError, FileNotFoundError) as exc:
+                              holdout=args.holdout, calibrate=args.calibrate,
+                              ages=_ages_file(args.ages))
+    except (ValueError, FileNotFoundError, yaml.YAMLError) as exc:
         print(f"paleon eval: {exc}", file=sys.stderr)
         return 2
     print(render_report(report))
@@ -67,6 +70,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
         Path(args.json).write_text(json.dumps(report.as_dict(), indent=2) + "\n")
         print(f"JSON written to {args.json}")
     return 0
+
+
+def _ages_file(path: str | None) -> dict[str, str] | None:
+    """A YAML or JSON mapping of label → stated age, e.g. `nautiloids: Miocene`."""
+    if path is None:
+        return None
+    ages = yaml.safe_load(Path(path).read_text())
+    if not isinstance(ages, dict) or not all(isinstance(k, str) for k in ages):
+        raise ValueError(f"{path}: expected a mapping of label: age")
+    return {label: str(age) for label, age in ages.items()}
 
 
 def render_report(report) -> str:
@@ -78,6 +91,10 @@ def render_report(report) -> str:
         f"queries {report.queries} against {report.references} references",
         f"top-1 {report.top1:.1%}   top-5 {report.top5:.1%}   "
         f"ECE {report.ece:.3f}   NLL {report.nll:.3f}",
+        *([f"with the stated age ({report.with_age} queries): top-1 {report.top1:.1%}, "
+           f"without it {report.top1_without_prior:.1%}; fixed {report.fixed_by_prior}, "
+           f"broken {report.broken_by_prior}"] if report.top1_without_prior is not None
+          else []),
         "outcomes: " + ", ".join(f"{k} {v}" for k, v in sorted(report.outcomes.items())),
         "", "per-class recall:",
         *(f"  {label:<{width}} {recall:6.1%}" for label, recall in report.per_class_recall.items()),
@@ -109,15 +126,19 @@ def cmd_users(args: argparse.Namespace) -> int:
     store = UserStore(make_engine(settings.sql_url))
     if args.action == "list":
         for user in store.all():
-            print(f"{user.email}\t{user.username}\t{user.tier}\t{user.provider}\t"
-                  f"{user.created_at:%Y-%m-%d}")
+            print(f"{user.email}\t{user.username}\t{user.tier}\t{user.role}\t"
+                  f"{user.provider}\t{user.created_at:%Y-%m-%d}")
         return 0
     try:
-        user = store.set_tier(args.email, args.tier)
+        if args.action == "set-role":
+            user = store.set_role(args.email, args.role)
+            print(f"{user.email} is now a {user.role} (within a few seconds on every replica)")
+        else:
+            user = store.set_tier(args.email, args.tier)
+            print(f"{user.email} is now on the {user.tier} tier")
     except InvalidRequest as exc:
         print(f"paleon: {exc.detail}", file=sys.stderr)
         return 1
-    print(f"{user.email} is now on the {user.tier} tier")
     return 0
 
 
@@ -158,6 +179,9 @@ def main(argv: list[str] | None = None) -> int:
     evaluate.add_argument("--json", metavar="PATH", help="also write the report as JSON")
     evaluate.add_argument("--calibrate", action="store_true",
                           help="fit the fusion temperature on the queries (lowest NLL)")
+    evaluate.add_argument("--ages", metavar="FILE",
+                          help="YAML/JSON of label: stated age, applied as the age prior "
+                               "(or name folders <label>@<age>); top-1 with and without it")
     evaluate.add_argument("--top-k", type=int, default=None, help="neighbours (TOP_K)")
     evaluate.add_argument("--encoder", default="efficientnet-lite0")
     evaluate.set_defaults(func=cmd_eval)
@@ -177,10 +201,15 @@ def main(argv: list[str] | None = None) -> int:
     users = commands.add_parser("users", help="accounts in the user store (DATABASE_URL)")
     users.set_defaults(func=cmd_users)
     user_actions = users.add_subparsers(dest="action", required=True)
-    user_actions.add_parser("list", help="every account: email, username, tier, provider")
+    user_actions.add_parser("list", help="every account: email, username, tier, role, "
+                                         "provider")
     set_tier = user_actions.add_parser("set-tier", help="move an account to another tier")
     set_tier.add_argument("email")
     set_tier.add_argument("tier", choices=["free", "pro", "enterprise"])
+    set_role = user_actions.add_parser(
+        "set-role", help="user, reviewer (reviews corrections) or admin")
+    set_role.add_argument("email")
+    set_role.add_argument("role", choices=["user", "reviewer", "admin"])
 
     args = parser.parse_args(argv)
     return args.func(args)

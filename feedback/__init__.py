@@ -1,0 +1,1 @@
+"""Corrections from users, reviewed into the reference collection."""
