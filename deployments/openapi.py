@@ -33,7 +33,8 @@ ERROR_REF = {"$ref": "#/components/schemas/ErrorBody"}
 GENERIC = {
     "400": "Invalid request: a field, a parameter or a body that does not fit",
     "401": "Missing, malformed, expired or revoked credentials",
-    "403": "Signed in, but not allowed (an API key managing keys, someone else's job)",
+    "403": "Signed in, but not allowed (an API key managing keys, someone else's job, "
+           "reviewing without the reviewer role)",
     "404": "No such resource",
     "409": "The resource is not in a state that allows this (a finished job), or a request "
            "with the same Idempotency-Key is still being accepted",
@@ -54,6 +55,8 @@ EXTRA: dict[tuple[str, str], tuple[str, ...]] = {
     ("post", "/jobs/{job_id}/cancel"): ("409",),
     ("get", "/result/{job_id}/events"): ("429",),
     ("get", "/metrics"): ("401", "403"),
+    ("post", "/result/{job_id}/feedback"): ("409",),
+    ("post", "/feedback/{feedback_id}/reject"): ("409",),
 }
 
 

@@ -115,9 +115,45 @@ def test_a_database_made_before_migrations_is_adopted(tmp_path):
     Base.metadata.create_all(engine, tables=[User.__table__, ApiKey.__table__,
                                              Identity.__table__])
     with engine.begin() as connection:
+        connection.exec_driver_sql("ALTER TABLE users DROP COLUMN role")  # came in 0003
         connection.exec_driver_sql(
             "INSERT INTO users (id, email, username, tier, provider, created_at) "
             "VALUES ('u1', 'old@example.com', 'old', 'pro', 'email', '2026-01-01')")
     store = UserStore(engine)
     assert store.by_email("old@example.com").tier == "pro"
     UserStore(engine)  # and again: nothing left to do
+
+
+def test_users_cli_sets_roles(tmp_path):
+    from tests.support import run_cli
+
+    url = f"sqlite:///{tmp_path / 'users.db'}"
+    store = UserStore(make_engine(url))
+    store.create(email="rev@example.com", username="rev", password_hash="h")
+    assert store.by_email("rev@example.com").role == "user"
+    env = {"DATABASE_URL": url}
+    changed = run_cli("users", "set-role", "rev@example.com", "reviewer", env=env)
+    assert changed.returncode == 0 and "reviewer" in changed.stdout
+    assert store.by_email("rev@example.com").role == "reviewer"
+    assert run_cli("users", "list", env=env).stdout.split("\t")[3] == "reviewer"
+    bad = run_cli("users", "set-role", "rev@example.com", "king", env=env)
+    assert bad.returncode == 2 and "invalid choice" in bad.stderr
+    with pytest.raises(InvalidRequest):
+        store.set_role("rev@example.com", "king")
+
+
+def test_accounts_made_before_roles_become_users(tmp_path):
+    from alembic import command
+
+    from auth.migrate import _config
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'v2.db'}")
+    config = _config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0002")
+        connection.exec_driver_sql(
+            "INSERT INTO users (id, email, username, tier, provider, created_at) "
+            "VALUES ('u2', 'v2@example.com', 'v2', 'free', 'email', '2026-06-01')")
+    store = UserStore(engine)  # migrates to the head: roles and feedback
+    assert store.by_email("v2@example.com").role == "user"

@@ -194,6 +194,25 @@ def _bivalve(d: ImageDraw.ImageDraw, rng: np.random.Generator, tone: Tone) -> No
         d.line([umbo, (c + rx * math.cos(phi), c + ry * math.sin(phi))], tone(0.8), 2)
 
 
+def _evolute_nautiloid(d: ImageDraw.ImageDraw, rng: np.random.Generator, tone: Tone) -> None:
+    """A nautiloid that a photo hardly tells from an ammonite: many slowly widening whorls
+    and closely spaced septa that read as ribs (worn or evolute shells look like this)."""
+    c, r_max, b = CANVAS / 2, 0.46 * CANVAS, rng.uniform(0.12, 0.16)
+    turns = 4.5 * 2 * math.pi
+
+    def radius(theta: float) -> float:
+        return r_max * math.exp(b * (theta - turns))
+
+    last_turn = [_polar(c, c, radius(t), t) for t in np.linspace(turns - 2 * math.pi, turns, 100)]
+    d.polygon(last_turn, fill=tone(1.0), outline=tone(0.45), width=5)
+    d.line([_polar(c, c, radius(t), t) for t in np.linspace(0, turns, 400)], tone(0.45), 5)
+    for t in np.arange(0, turns - 2 * math.pi, 2 * math.pi / rng.integers(18, 26)):  # septa
+        inner, outer = radius(t), radius(t + 2 * math.pi)
+        arc = [_polar(c, c, inner + (outer - inner) * k, t + 2 * math.pi
+                      - 0.05 * math.sin(math.pi * k)) for k in np.linspace(0, 1, 8)]
+        d.line(arc, tone(0.7), 3)
+
+
 # Labels are knowledge-base ids; nautiloids and bivalves are the visually close pairs.
 DRAWERS: dict[str, Drawer] = {
     "ammonoids": _ammonite,
@@ -208,6 +227,9 @@ DRAWERS: dict[str, Drawer] = {
     "bivalves": _bivalve,
 }
 CLASSES: tuple[str, ...] = tuple(DRAWERS)
+# `hard=True`: drawings of these classes that the photos alone barely tell apart from a
+# look-alike (for measuring what context, such as the age of the rock, adds).
+HARD_DRAWERS: dict[str, Drawer] = {"nautiloids": _evolute_nautiloid}
 STONES = ((190, 175, 150), (150, 150, 145), (165, 120, 90), (110, 108, 112), (205, 195, 170))
 
 
@@ -219,8 +241,10 @@ def _background(rng: np.random.Generator, width: int, height: int, stone: np.nda
     return stone * shade + rng.normal(0, 10, (height, width, 1))
 
 
-def render(label: str, seed: int, size: tuple[int, int] = (320, 240)) -> Image.Image:
-    """Draw one fossil of class `label` as an RGB image of `size` (width, height)."""
+def render(label: str, seed: int, size: tuple[int, int] = (320, 240),
+           hard: bool = False) -> Image.Image:
+    """Draw one fossil of class `label` as an RGB image of `size` (width, height); `hard`:
+    the class's hard-to-tell drawing where it has one (HARD_DRAWERS)."""
     if label not in DRAWERS:
         raise ValueError(f"unknown fossil class {label!r}; expected one of {CLASSES}")
     width, height = size
@@ -233,7 +257,8 @@ def render(label: str, seed: int, size: tuple[int, int] = (320, 240)) -> Image.I
         return (r, g, b, 255)
 
     layer = Image.new("RGBA", (CANVAS, CANVAS), (0, 0, 0, 0))
-    DRAWERS[label](ImageDraw.Draw(layer), rng, tone)
+    drawer = HARD_DRAWERS.get(label, DRAWERS[label]) if hard else DRAWERS[label]
+    drawer(ImageDraw.Draw(layer), rng, tone)
     side = int(min(width, height) * rng.uniform(0.75, 1.0))
     layer = layer.resize((side, side), Image.Resampling.LANCZOS).rotate(
         rng.uniform(0, 360), Image.Resampling.BICUBIC)
@@ -252,17 +277,19 @@ def render(label: str, seed: int, size: tuple[int, int] = (320, 240)) -> Image.I
 
 
 def write_gallery(
-    root: Path, per_class: int, seed: int = 0, classes: tuple[str, ...] = CLASSES, fmt: str = "jpg"
+    root: Path, per_class: int, seed: int = 0, classes: tuple[str, ...] = CLASSES,
+    fmt: str = "jpg", hard: bool = False, folders: dict[str, str] | None = None,
 ) -> dict[str, list[Path]]:
-    """Write `root/<label>/<label>_<i>.<fmt>` for every class; return the paths per label."""
+    """Write `root/<folder>/<label>_<i>.<fmt>` for every class (the folder is the label
+    unless `folders` names another, e.g. `nautiloids@Neogene`); return the paths per label."""
     paths: dict[str, list[Path]] = {}
     for label in classes:
-        folder = Path(root) / label
+        folder = Path(root) / (folders or {}).get(label, label)
         folder.mkdir(parents=True, exist_ok=True)
         paths[label] = []
         for i in range(per_class):
             path = folder / f"{label}_{i}.{fmt}"
-            image = render(label, seed + i)
+            image = render(label, seed + i, hard=hard)
             if fmt in ("jpg", "jpeg"):
                 image.save(path, format="JPEG", quality=90)
             else:
