@@ -28,6 +28,7 @@ from deployments.metrics import JobAttemptMetrics
 from jobs.runner import JobRunner
 from jobs.store import JobStore
 from paleon import logs
+from paleon.priority import lower_priority
 from rag.knowledge import load_knowledge
 
 log = logging.getLogger("paleon.jobs")
@@ -49,6 +50,7 @@ class JobWorker:
 
     def __init__(self, wiring: JobWiring):
         logs.configure_worker("job")
+        lower_priority(wiring.settings.jobs.work_niceness)
         self._wiring = wiring
         self._runner: JobRunner | None = None
 
