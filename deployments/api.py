@@ -3,6 +3,7 @@
 from functools import partial
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from starlette.middleware.cors import CORSMiddleware
 
 import paleon
@@ -10,13 +11,14 @@ from auth.deps import identify
 from auth.key_routes import router as key_router
 from auth.routes import router as auth_router
 from auth.webhook_routes import router as webhook_router
-from deployments import http_errors, openapi
+from deployments import http_errors, openapi, web_routes
 from deployments.feedback_routes import router as feedback_router
 from deployments.knowledge_routes import router as knowledge_router
 from deployments.metrics_routes import router as metrics_router
 from deployments.middleware import BodyLimit, PreAuth
 from deployments.routes import router as job_router
 from deployments.services import Services
+from deployments.specimen_routes import router as specimen_router
 from deployments.submit_routes import router as submit_router
 
 UPLOAD_PATHS = {"/classify-async/"}
@@ -25,16 +27,19 @@ CORS_EXPOSE = ["X-Request-ID", "X-RateLimit-Limit", "X-RateLimit-Remaining",
 
 
 def build_api(services: Services) -> FastAPI:
-    app = FastAPI(
-        title="Paleon",
+    # Swagger UI's assets come from the package (fastapi-offline), not a CDN: /docs works
+    # where there is no internet.
+    app = FastAPIOffline(
+        title="Paleon", redoc_url=None, static_url="/docs-assets",
         summary="Fossil identification: upload photos, get the most likely taxon.",
         version=paleon.__version__,
     )
     app.state.services = services
     app.state.auth = services.auth
     for router in (auth_router, key_router, webhook_router, submit_router, job_router,
-                   feedback_router, knowledge_router, metrics_router):
+                   feedback_router, knowledge_router, specimen_router, metrics_router):
         app.include_router(router)
+    web_routes.mount(app)
     http_errors.add_handlers(app)
     app.openapi = partial(openapi.document, app)  # type: ignore[method-assign]
     # Outermost last: CORS headers go on every answer, even a 401 or 413 from the checks

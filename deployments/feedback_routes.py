@@ -144,7 +144,8 @@ async def accept(
         vectors = np.frombuffer(feedback.embeddings, dtype=np.float32).reshape(
             -1, feedback.dim)
         specimens = [{"id": f"feedback-{feedback.id}-{i}", "label": feedback.taxon,
-                      "source": f"feedback:{feedback.id}", "vector": vector}
+                      "source": f"feedback:{feedback.id}", "vector": vector,
+                      "thumbnail": feedback.thumbnail if i == 0 else None}
                      for i, vector in enumerate(vectors)]
         added = await state.retrieval.add_references(specimens)
     reviewed = await asyncio.to_thread(state.feedback.review, feedback.id,

@@ -65,6 +65,11 @@ class RetrieverHandle:
                                                self.handle.reference_counts.remote())
         return counts
 
+    async def thumbnail(self, specimen_id: str) -> bytes | None:
+        found: bytes | None = await _answer("retriever", self.handle.thumbnail.remote(
+            specimen_id))
+        return found
+
     async def add_references(self, specimens: list[dict]) -> int:
         added: int = await _answer("retriever", self.handle.add_references.remote(specimens))
         return added

@@ -22,6 +22,7 @@ from rag.knowledge.index import KnowledgeIndex
 from rag.records import Hit
 from rag.specimens import Specimen, SpecimenIndex, connect
 from rag.text import MiniLMTextEncoder
+from rag.thumbnails import ThumbnailStore
 
 COUNTS_TTL_S = 30.0
 
@@ -38,6 +39,7 @@ class Retriever:
         client = connect(config.milvus_uri, config.milvus_token_value)
         self.index = SpecimenIndex(client, dim=dim)
         self.knowledge = KnowledgeIndex(client, MiniLMTextEncoder())
+        self.thumbnails = ThumbnailStore(client)
         self._counts: dict[str, int] | None = None
         self._counted_at = 0.0
 
@@ -61,15 +63,21 @@ class Retriever:
             self._counted_at = now
         return self._counts
 
+    async def thumbnail(self, specimen_id: str) -> bytes | None:
+        return await asyncio.to_thread(self.thumbnails.get, specimen_id)
+
     async def add_references(self, specimens: list[dict]) -> int:
-        """Upsert these specimens (id, label, source, vector): by id, so adding the same
-        ones again changes nothing. Searchable at once."""
+        """Upsert these specimens (id, label, source, vector, optional thumbnail): by id, so
+        adding the same ones again changes nothing. Searchable at once."""
         rows = [Specimen(s["id"], s["label"], s["source"], np.asarray(s["vector"]))
                 for s in specimens]
+        pictures = {s["id"]: s["thumbnail"] for s in specimens if s.get("thumbnail")}
 
         def write() -> int:
             self.index.create()
-            return self.index.insert(rows)
+            added = self.index.insert(rows)
+            self.thumbnails.put(pictures)
+            return added
 
         added = await asyncio.to_thread(write)
         self._counts = None

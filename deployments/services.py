@@ -35,6 +35,8 @@ class Retrieval(Protocol):
 
     async def add_references(self, specimens: list[dict]) -> int: ...
 
+    async def thumbnail(self, specimen_id: str) -> bytes | None: ...
+
 
 @dataclass(frozen=True)
 class Services:

@@ -20,7 +20,7 @@ from jobs.record import Kept, StatedContext
 from jobs.store import JobStore
 from paleon import logs
 from paleon.errors import InvalidRequest, ServiceUnavailable
-from rag import pipeline
+from rag import pipeline, thumbnails
 from rag.fusion import label_key
 from rag.geology import parse_age
 from rag.knowledge import KnowledgeBase
@@ -134,7 +134,7 @@ class JobRunner:
         images, context = await self._normalised_photos(job_id, attempt)
         encoded, small = await asyncio.gather(
             asyncio.gather(*(self.classifier.embed(image) for image in images)),
-            asyncio.to_thread(uploads.thumbnail, images[0]))
+            asyncio.to_thread(thumbnails.make, images[0]))
         hits = await self.retrieval.search([e.vector for e in encoded], self.settings.top_k)
         remaining_s = self.settings.jobs.processing_timeout_s - (time.perf_counter() - started)
         kept = Kept(np.stack([e.vector for e in encoded]).astype(np.float32).tobytes(),

@@ -159,18 +159,3 @@ def normalise(name: str, content_type: str, data: bytes, limits: UploadSettings)
     upright.save(out, "JPEG", quality=90, optimize=False)
     return out.getvalue()
 
-
-THUMBNAIL_SIDE = 256
-
-
-def thumbnail(jpeg: bytes, side: int = THUMBNAIL_SIDE) -> bytes:
-    """A small WebP of a normalised photo (upright, no metadata): for a reviewer to see
-    what a correction is about once the photos are gone, and for reference specimens."""
-    with Image.open(io.BytesIO(jpeg)) as image:
-        image.draft("RGB", (side, side))
-        small = image.convert("RGB")
-    small.thumbnail((side, side), Image.Resampling.LANCZOS)
-    small.info.clear()
-    out = io.BytesIO()
-    small.save(out, "WEBP", quality=75, method=4)
-    return out.getvalue()

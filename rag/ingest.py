@@ -8,9 +8,11 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from rag import thumbnails
 from rag.encoders import ImageEncoder
 from rag.knowledge.index import sync_knowledge
 from rag.specimens import Specimen, SpecimenIndex
+from rag.thumbnails import ThumbnailStore
 
 SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
 
@@ -58,6 +60,7 @@ def ingest_photos(root: Path, photos: list[tuple[str, Path]], encoder: ImageEnco
     """Ingest these (label, path) photos from under root."""
     report = IngestReport(found=len(photos))
     index.create()
+    pictures = ThumbnailStore(index.client)
     with tqdm(total=len(photos), unit="photo", desc="ingest", disable=not progress) as bar:
         for batch in _batches(photos, batch_size):
             loaded = [(label, path, path.read_bytes()) for label, path in batch]
@@ -67,11 +70,24 @@ def ingest_photos(root: Path, photos: list[tuple[str, Path]], encoder: ImageEnco
             report.already_present += len(batch) - len(todo)
             specimens = _encode(todo, encoder, root, report)
             report.added += index.insert(specimens)
+            # Also for specimens ingested before thumbnails were kept.
+            unseen = pictures.missing([i for i in ids if i in present]) | \
+                {s.id for s in specimens}
+            pictures.put({i: thumbnail for i, _, _, data in
+                          ((i, *item) for i, item in zip(ids, loaded, strict=True))
+                          if i in unseen and (thumbnail := _thumbnail(data))})
             report.labels.update(label for label, _ in batch)
             bar.update(len(batch))
     index.seal_and_load()
     report.total_in_index = index.count()
     return report
+
+
+def _thumbnail(data: bytes) -> bytes | None:
+    try:
+        return thumbnails.make(data)
+    except Exception:  # unreadable: _encode reports it
+        return None
 
 
 def _encode(todo: list, encoder: ImageEncoder, root: Path, report: IngestReport) -> list:

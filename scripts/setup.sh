@@ -8,6 +8,8 @@ PYTHON=${PYTHON:-python3}
 SUDO=$([ "$(id -u)" = 0 ] && echo "" || echo sudo)
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+# Debian's Chromium: the browser the web page's tests drive (tests/test_web.py, Playwright).
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 # Debian ships venv's pip bootstrap separately.
 "$PYTHON" -c "import ensurepip" >/dev/null 2>&1 || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then

@@ -47,6 +47,9 @@ class StandInRetrieval:
     async def add_references(self, specimens: list[dict]) -> int:
         return 0
 
+    async def thumbnail(self, specimen_id: str) -> bytes | None:
+        return None
+
     async def reference_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
         for hit in self.hits:
