@@ -139,21 +139,30 @@ async def accept(
     corrected group, `source: feedback:<id>`; accepting again adds nothing more. A
     `not_a_fossil` correction adds no specimens: the open set already stands for them."""
     feedback = await _found(state, feedback_id)
-    added = 0
-    if feedback.taxon != taxa.NOT_A_FOSSIL:
-        vectors = np.frombuffer(feedback.embeddings, dtype=np.float32).reshape(
-            -1, feedback.dim)
-        specimens = [{"id": f"feedback-{feedback.id}-{i}", "label": feedback.taxon,
-                      "source": f"feedback:{feedback.id}", "vector": vector,
-                      "thumbnail": feedback.thumbnail if i == 0 else None}
-                     for i, vector in enumerate(vectors)]
-        added = await state.retrieval.add_references(specimens)
-    reviewed = await asyncio.to_thread(state.feedback.review, feedback.id,
-                                       reviewer_id=caller.user.id, status="accepted",
-                                       specimens_added=added)
-    log.info("correction %s accepted: %d specimen(s) of %s", feedback.id, added,
+    specimens = [] if feedback.taxon == taxa.NOT_A_FOSSIL else _specimens(feedback)
+    # Accepted first (the row locked, the taxon as the reviewer saw it): the owner can no
+    # longer change it while its specimens are written; if they can't be, it is pending
+    # again.
+    reviewed = await asyncio.to_thread(
+        state.feedback.review, feedback.id, reviewer_id=caller.user.id, status="accepted",
+        taxon=feedback.taxon, specimens_added=len(specimens))
+    if specimens:
+        try:
+            await state.retrieval.add_references(specimens)
+        except BaseException:
+            await asyncio.to_thread(state.feedback.reopen, feedback.id)
+            raise
+    log.info("correction %s accepted: %d specimen(s) of %s", feedback.id, len(specimens),
              feedback.taxon)
     return _for_review(reviewed)
+
+
+def _specimens(feedback: Feedback) -> list[dict]:
+    vectors = np.frombuffer(feedback.embeddings, dtype=np.float32).reshape(-1, feedback.dim)
+    return [{"id": f"feedback-{feedback.id}-{i}", "label": feedback.taxon,
+             "source": f"feedback:{feedback.id}", "vector": vector,
+             "thumbnail": feedback.thumbnail if i == 0 else None}
+            for i, vector in enumerate(vectors)]
 
 
 @router.post("/feedback/{feedback_id}/reject", response_model=FeedbackForReview)
@@ -164,6 +173,7 @@ async def reject(
     later; an accepted one can't be rejected: 409)."""
     feedback = await _found(state, feedback_id)
     reviewed = await asyncio.to_thread(state.feedback.review, feedback.id,
-                                       reviewer_id=caller.user.id, status="rejected")
+                                       reviewer_id=caller.user.id, status="rejected",
+                                       taxon=feedback.taxon)
     log.info("correction %s rejected", feedback.id)
     return _for_review(reviewed)

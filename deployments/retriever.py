@@ -18,6 +18,7 @@ from ray import serve
 from configs import Settings
 from deployments import metrics
 from paleon import logs
+from paleon.errors import Conflict
 from rag.knowledge.index import KnowledgeIndex
 from rag.records import Hit
 from rag.specimens import Specimen, SpecimenIndex, connect
@@ -71,6 +72,10 @@ class Retriever:
         adding the same ones again changes nothing. Searchable at once."""
         rows = [Specimen(s["id"], s["label"], s["source"], np.asarray(s["vector"]))
                 for s in specimens]
+        if any(row.embedding.shape != (self.index.dim,) for row in rows):
+            raise Conflict(f"These embeddings are not of this service's encoder "
+                           f"({self.index.dim} dimensions); the photos must be identified "
+                           "again with it.")
         pictures = {s["id"]: s["thumbnail"] for s in specimens if s.get("thumbnail")}
 
         def write() -> int:

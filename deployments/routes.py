@@ -207,9 +207,12 @@ async def delete_job(
     job_id: Annotated[str, Path(max_length=64)], state: ServicesDep, caller: Caller
 ) -> Response:
     """The job, its photos and its result, gone now (a running job is canceled first: its
-    result is discarded). Afterwards GET /result/{job_id} answers 404."""
+    result is discarded), and its correction unless a reviewer accepted it (then its
+    embeddings are part of the reference collection). Afterwards GET /result/{job_id}
+    answers 404."""
     job = await own_job(state, caller.user.id, job_id)
     await state.jobs.delete(job)
+    await asyncio.to_thread(state.feedback.forget_job, job_id)
     log.info("job %s deleted while %s", job_id, job.status, extra=logs.fields(job_id=job_id))
     return Response(status_code=204)
 

@@ -85,7 +85,7 @@ async def classify_async(
         description="`start` and/or `completed` (any terminal status); default "
                     "`completed`")] = [],  # noqa: B006
     age: Annotated[str | None, Form(
-        max_length=100, description=f"The age of the rock, optional: {AGE_FORMATS}. Groups "
+        max_length=1000, description=f"The age of the rock, optional: {AGE_FORMATS}. Groups "
         "whose known range misses it are down-weighted (README, \"Context\")")] = None,
     locality: Annotated[str | None, Form(
         max_length=300, description="Where it was found (formation, place), optional: "
@@ -157,6 +157,8 @@ def _stated_context(age: str | None, locality: str | None) -> StatedContext:
     read as one is a 400 that says what is accepted."""
     age = " ".join(age.split()) if age else None
     locality = " ".join(locality.split()) if locality else None
+    if age and len(age) > 100:
+        raise InvalidRequest(f"age: at most 100 characters; give {AGE_FORMATS}.")
     if age:
         try:
             parse_age(age)

@@ -6,11 +6,27 @@ from pathlib import Path
 from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
+from starlette.responses import Response
+from starlette.types import Scope
 
 from deployments.services import ServicesDep
 from jobs.uploads import FORMATS
 
 WEB = Path(__file__).resolve().parent / "web"
+# The page loads only its own files; photos and pictures are blob: URLs, previews too.
+HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' blob: data:; "
+                               "object-src 'none'; frame-ancestors 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+class _Page(StaticFiles):
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        response = await super().get_response(path, scope)
+        response.headers.update(HEADERS)
+        return response
 router = APIRouter(include_in_schema=False)
 
 
@@ -29,4 +45,4 @@ async def page_config(state: ServicesDep) -> PageConfig:
 
 def mount(app: FastAPI) -> None:
     app.include_router(router)
-    app.mount("/app", StaticFiles(directory=WEB, html=True), name="app")
+    app.mount("/app", _Page(directory=WEB, html=True), name="app")

@@ -10,7 +10,7 @@ from sqlalchemy.orm import sessionmaker
 
 from auth.models import Feedback
 from jobs.record import Kept
-from paleon.errors import Conflict
+from paleon.errors import Conflict, NotFound
 
 STATUSES = ("pending", "accepted", "rejected")
 
@@ -67,15 +67,19 @@ class FeedbackStore:
         with self._session() as session:
             return list(session.scalars(query))
 
-    def review(self, feedback_id: str, *, reviewer_id: str, status: str,
+    def review(self, feedback_id: str, *, reviewer_id: str, status: str, taxon: str,
                specimens_added: int = 0) -> Feedback:
-        """Accept or reject. Accepting again is a no-op that answers as before; a rejected
-        correction may still be accepted, an accepted one not rejected (its specimens are
-        in the collection)."""
+        """Accept or reject the correction as the reviewer saw it (`taxon`: 409 if the owner
+        replaced it meanwhile). Accepting again is a no-op that answers as before; a
+        rejected correction may still be accepted, an accepted one not rejected (its
+        specimens are in the collection)."""
         with self._session() as session:
             feedback = session.get(Feedback, feedback_id, with_for_update=True)
             if feedback is None:
-                raise KeyError(feedback_id)
+                raise NotFound(f"No correction {feedback_id!r}.")
+            if feedback.taxon != taxon:
+                raise Conflict("The correction was changed while it was being reviewed; "
+                               "look at it again.")
             if feedback.status == "accepted" and status == "rejected":
                 raise Conflict("This correction was accepted: its specimens are in the "
                                "reference collection, so it can't be rejected now.")
@@ -86,3 +90,23 @@ class FeedbackStore:
                 feedback.specimens_added = specimens_added
                 session.commit()
             return feedback
+
+    def reopen(self, feedback_id: str) -> None:
+        """Back to pending: an acceptance whose specimens could not be written."""
+        with self._session() as session:
+            feedback = session.get(Feedback, feedback_id, with_for_update=True)
+            if feedback is not None and feedback.status == "accepted":
+                feedback.status, feedback.reviewed_by, feedback.reviewed_at = \
+                    "pending", None, None
+                feedback.specimens_added = 0
+                session.commit()
+
+    def forget_job(self, job_id: str) -> int:
+        """A deleted job's correction, unless accepted (then it is part of the collection)."""
+        with self._session() as session:
+            found = session.scalar(select(Feedback).where(Feedback.job_id == job_id))
+            if found is None or found.status == "accepted":
+                return 0
+            session.delete(found)
+            session.commit()
+            return 1

@@ -124,11 +124,14 @@ class JobRunner:
             return
         seconds = time.perf_counter() - started
         identification, kept = result
+        # Kept first: a client told "completed" may send a correction at once.
+        await self.store.keep(job_id, kept)
         if await self.store.complete(job_id, attempt, json.dumps(identification), seconds):
-            await self.store.keep(job_id, kept)
             self.metrics.finished("completed", seconds)
             log.info("job %s attempt %d completed in %.2f s", job_id, attempt, seconds,
                      extra=context)
+        else:  # canceled or deleted meanwhile (a retry that completed keeps its own)
+            await self.store.drop_kept_unless_completed(job_id)
 
     async def _identify(self, job_id: str, attempt: int, started: float) -> tuple[dict, Kept]:
         images, context = await self._normalised_photos(job_id, attempt)
@@ -156,7 +159,8 @@ class JobRunner:
         if self._counts is None or now - self._counted_at > REFERENCE_COUNTS_TTL_S:
             try:
                 labels = await self.retrieval.reference_counts()
-            except ServiceUnavailable:
+            except Exception as exc:  # it only feeds a warning: never the job's end
+                log.warning("reference counts unavailable (%s)", type(exc).__name__)
                 return self._counts
             counts: dict[str, int] = defaultdict(int)
             for label, n in labels.items():

@@ -216,6 +216,11 @@ class JobStore:
             pipe.expire(key, ttl)
             await pipe.execute()
 
+    async def drop_kept_unless_completed(self, job_id: str) -> None:
+        keys = JobKeys.of(job_id)
+        if await self.redis.hget(keys.job, "status") != b"completed":
+            await self.redis.delete(keys.kept)
+
     async def kept(self, job_id: str) -> Kept | None:
         raw = _bytes_hash(await self.redis.hgetall(JobKeys.of(job_id).kept))
         return Kept.from_redis(raw) if raw else None

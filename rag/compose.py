@@ -219,7 +219,8 @@ def compose(hits: list[list[Hit]], classes: list[list[ImageNetClass]], kb: Knowl
         candidates=candidates(evidence.scores, kb, age=age,
                               before=None if age is None else visual.scores),
         similar_specimens=_similar(list(best.values())[:10], kb),
-        per_image=[PerImage(index=i, candidates=candidates(e.scores, kb, age=age),
+        per_image=[PerImage(index=i, candidates=candidates(
+                                e.scores, kb, age=age, before=None if age is None else e.scores),
                             unknown=round(e.unknown, 4), best_similarity=e.best_similarity,
                             similar_specimens=_similar(h, kb), encoder_classes=c,
                             weak_evidence=e.weak)

@@ -246,7 +246,12 @@ class AgeInterval:
         return f"{self.name} ({span})" if self.name else span
 
     def overlaps(self, first_ma: float, last_ma: float) -> bool:
-        return first_ma >= self.last_ma and last_ma <= self.first_ma
+        """Whether a range [first_ma, last_ma] shares time with this age. Touching ends do
+        not count: a group that ends at the K-Pg boundary (66.0 Ma) is not known from the
+        Paleogene, which begins there. A single number is a moment, so it may sit on an end."""
+        if self.first_ma == self.last_ma:
+            return first_ma >= self.last_ma and last_ma <= self.first_ma
+        return first_ma > self.last_ma and last_ma < self.first_ma
 
 
 AGE_FORMATS = ("a period, epoch or stage of the ICS chart, optionally with Early, Middle or "

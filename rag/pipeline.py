@@ -8,9 +8,10 @@ import paleon
 from configs.calibration import Calibration
 from rag import notices
 from rag.compose import compose
+from rag.fusion import range_consistent
 from rag.geology import AgeInterval
 from rag.knowledge import KnowledgeBase
-from rag.records import Embedding, Hit
+from rag.records import Embedding, Hit, NoticeCode
 from rag.result import IdentificationResult, ModelInfo
 from rag.text import MiniLMTextEncoder
 from rag.vision_model import VisionAnswer, VisionModel, VisionModelError, refine
@@ -39,6 +40,23 @@ def context_ids(result: IdentificationResult, kb: KnowledgeBase) -> list[str]:
     return list(dict.fromkeys(ids))[:10]
 
 
+def in_context(result: IdentificationResult, kb: KnowledgeBase, cal: Calibration,
+               age: AgeInterval | None, references: dict[str, int] | None
+               ) -> IdentificationResult:
+    """The vision model's pick with what the context says of it: whether its range fits
+    the stated age, its reference count, and the few_references warning for it."""
+    taxon_id = result.identification.taxon_id
+    if taxon_id is None:
+        return result
+    count = None if references is None else references.get(taxon_id, 0)
+    identification = result.identification.model_copy(update={
+        "range_consistent": range_consistent(taxon_id, age, kb), "reference_count": count})
+    kept = [n for n in result.notices if n.code != NoticeCode.FEW_REFERENCES]
+    if count is not None and count < cal.few_references:
+        kept.append(notices.few_references(kb.by_id[taxon_id].name, count))
+    return result.model_copy(update={"identification": identification, "notices": kept})
+
+
 async def identify(images: list[bytes], encoded: list[Embedding], hits: list[list[Hit]], *,
                    kb: KnowledgeBase, cal: Calibration, documents: DocumentsFn,
                    vision: VisionModel | None = None,
@@ -64,7 +82,8 @@ async def identify(images: list[bytes], encoded: list[Embedding], hits: list[lis
 
     try:
         answer = await asyncio.wait_for(ask(), vision_budget_s)
-        return refine(local, answer, kb, cal).model_dump(mode="json")
+        return in_context(refine(local, answer, kb, cal), kb, cal, age,
+                          references).model_dump(mode="json")
     except TimeoutError:
         reason = "the vision model did not answer in time"
     except VisionModelError as exc:

@@ -61,7 +61,8 @@ class Candidate(BaseModel):
     confidence: float = Field(ge=0, le=1, description="After the age prior, when an age "
                               "was given")
     confidence_before_prior: float | None = Field(
-        None, ge=0, le=1, description="The photos' evidence alone (null: no age was given)")
+        None, ge=0, le=1, description="The photos' evidence alone (null: no age was given; "
+        "in `per_image`, which has no prior, the same as `confidence`)")
     range_consistent: bool | None = Field(
         None, description="Whether the group's range overlaps the stated age (null: no age, "
         "or no knowledge-base range)")

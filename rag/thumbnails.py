@@ -8,7 +8,7 @@ import base64
 import io
 
 from PIL import Image, ImageOps
-from pymilvus import DataType, MilvusClient
+from pymilvus import DataType, MilvusClient, MilvusException
 
 COLLECTION = "specimen_thumbnails"
 SIDE = 256
@@ -69,8 +69,17 @@ class ThumbnailStore:
         return set(ids) - {row["id"] for row in found}
 
     def get(self, specimen_id: str) -> bytes | None:
-        if not self.client.has_collection(self.collection):
+        if not self._ready and not self.client.has_collection(self.collection):
             return None
         self._ensure()
-        rows = self.client.get(self.collection, ids=[specimen_id], output_fields=["webp"])
+        try:
+            rows = self._get(specimen_id)
+        except MilvusException:  # released meanwhile (Milvus restarted): load, once more
+            self._ready = False
+            self._ensure()
+            rows = self._get(specimen_id)
         return base64.b64decode(rows[0]["webp"]) if rows else None
+
+    def _get(self, specimen_id: str) -> list:
+        return list(self.client.get(self.collection, ids=[specimen_id],
+                                    output_fields=["webp"]))

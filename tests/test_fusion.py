@@ -282,3 +282,14 @@ def test_few_references_are_warned_about():
     enough = with_age(hits, "150", references={"ammonoids": CAL.few_references})
     assert NoticeCode.FEW_REFERENCES not in codes(enough)
     assert result(hits).identification.reference_count is None  # not counted: no warning
+
+
+@pytest.mark.parametrize(("age", "group"), [("Paleogene", "ammonoids"), ("Danian", "ammonoids"),
+                                            ("Cenozoic", "ammonoids")])
+def test_a_range_that_ends_where_the_age_begins_does_not_fit(age, group):
+    """Ammonoids end at the K-Pg boundary (66.0 Ma), where the Paleogene begins."""
+    out = with_age([neighbours((group, 5, 0.9))], age)
+    assert out.candidates[0].range_consistent is False
+    assert NoticeCode.OUT_OF_RANGE in codes(out)
+    at_the_boundary = with_age([neighbours((group, 5, 0.9))], "66")
+    assert at_the_boundary.candidates[0].range_consistent is True

@@ -151,6 +151,16 @@ def test_only_a_completed_job_can_be_corrected(client, pro_user):
                        json={"taxon": "ammonoids"}).status_code == 404
 
 
+def test_deleting_a_job_deletes_its_pending_correction(client, pro_user, reviewer, ingested):
+    job = submit(client, pro_user, gallery.held_out("trilobites", 1, seed=34_000))
+    made = client.post(f"/result/{job['job_id']}/feedback", headers=pro_user["headers"],
+                       json={"taxon": "trilobites"}).json()
+    assert client.delete(f"/jobs/{job['job_id']}", headers=pro_user["headers"]).status_code \
+        == 204
+    assert client.post(f"/feedback/{made['id']}/reject",
+                       headers=reviewer["headers"]).status_code == 404
+
+
 def test_review_queue_pages(client, reviewer, ingested):
     # Runs after the two corrections above were accepted.
     assert client.get("/feedback?status=maybe", headers=reviewer["headers"]).status_code == 400

@@ -145,7 +145,7 @@ def test_the_job_normalises_the_uploaded_photos_once(unit_redis_url):
                                              classifier)
         job = await store.create("erin", [_upright_with_metadata()], "req")
         await runner.run(job.job_id, 1)  # fails after normalising (the search fails)
-        stored, normalised = await store.photos(job.job_id)
+        stored, normalised, _ = await store.photos(job.job_id)
         await redis.aclose()
         return classifier.images, stored, normalised
 
@@ -224,3 +224,33 @@ def test_a_job_canceled_while_its_photos_decode_sends_nothing_to_the_deployments
     record, events, embedded = asyncio.run(scenario())
     assert record.status == "canceled" and record.result is None
     assert embedded == 0 and events[-1] == ("superseded", True)
+
+
+def test_a_completed_job_keeps_embeddings_a_thumbnail_and_its_context(unit_redis_url):
+    from jobs.record import StatedContext
+
+    hits = [Hit(id=f"s{i}", label="ammonoids", source=f"a/{i}.jpg", score=0.95)
+            for i in range(3)]
+
+    async def scenario():
+        redis, store, runner, _ = runner_for(unit_redis_url, StandInRetrieval(hits))
+        job = await store.create("dora", [PHOTO, PHOTO], "req",
+                                 context=StatedContext("Miocene", "Calvert Cliffs"))
+        await runner.run(job.job_id, 1)
+        record, kept = await store.get(job.job_id), await store.kept(job.job_id)
+        await store.delete(record)
+        gone = await store.kept(job.job_id)
+        await redis.aclose()
+        return record, kept, gone
+
+    record, kept, gone = asyncio.run(scenario())
+    result = json.loads(record.result)
+    assert result["context"]["age"]["input"] == "Miocene"
+    assert result["context"]["locality"] == "Calvert Cliffs"
+    assert result["candidates"][0]["range_consistent"] is False  # ammonoids: not after 66 Ma
+    assert result["identification"]["reference_count"] == 3  # the stand-in's three hits
+    assert kept.dim == 8 and len(kept.embeddings) == 2 * 8 * 4  # two photos, float32
+    assert kept.thumbnail[:4] == b"RIFF" and kept.thumbnail[8:12] == b"WEBP"
+    with Image.open(io.BytesIO(kept.thumbnail)) as small:
+        assert max(small.size) <= 256 and not small.info.get("exif")
+    assert gone is None  # deleting the job deletes what it kept

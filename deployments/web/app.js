@@ -23,7 +23,15 @@ function el(tag, props = {}, ...children) {
   return node;
 }
 
-async function refresh() {
+// One refresh at a time: the server rotates the refresh token and treats a reused one as
+// stolen (it ends the session), so parallel 401s must share one exchange.
+let refreshing = null;
+function refresh() {
+  refreshing ??= exchange().finally(() => { refreshing = null; });
+  return refreshing;
+}
+
+async function exchange() {
   const token = sessionStorage.getItem(REFRESH_KEY);
   if (!token) return false;
   const response = await fetch("/auth/refresh", { method: "POST",
@@ -61,6 +69,7 @@ function showQuota(quota) {
 
 function showSignIn(message = "") {
   access = null;
+  if (following) following.abort();
   $("signin").hidden = false;
   $("app").hidden = true;
   $("account").hidden = true;
@@ -170,8 +179,9 @@ function progress(job) {
 
 async function follow(jobId) {
   if (following) following.abort();
-  following = new AbortController();
-  const { signal } = following;
+  const controller = new AbortController();
+  following = controller;
+  const { signal } = controller;
   $("progress").textContent = "Queued";
   try {
     const response = await api(`/result/${jobId}/events`, { signal });
@@ -184,7 +194,7 @@ async function follow(jobId) {
       const parsed = parseEvents(buffer + value);
       buffer = parsed.rest;
       for (const ev of parsed.events) {
-        if (ev.event === "status" && progress(JSON.parse(ev.data))) { following.abort(); return; }
+        if (ev.event === "status" && progress(JSON.parse(ev.data))) { controller.abort(); return; }
       }
     }
   } catch (error) {
@@ -196,6 +206,10 @@ async function follow(jobId) {
 async function poll(jobId, signal) {
   while (!signal.aborted) {
     const response = await api(`/result/${jobId}`, { signal }).catch(() => null);
+    if (response && [401, 403, 404].includes(response.status)) {
+      $("progress").textContent = response.status === 404 ? "This job is gone." : "";
+      return;
+    }
     if (response && response.ok && progress(await response.json())) return;
     await new Promise((done) => setTimeout(done, 1000));
   }
@@ -242,6 +256,7 @@ function linksOf(links) {
 
 function renderResult(job) {
   const result = job.result;
+  if (!result) { $("progress").textContent = describeStatus(job); return; }
   const id = result.identification;
   const body = $("result-body");
   const parts = [];
