@@ -64,22 +64,20 @@ class UserStore:
     def set_tier(self, email: str, tier: str) -> User:
         if tier not in TIERS:
             raise InvalidRequest(f"Unknown tier {tier!r}; one of {', '.join(TIERS)}.")
-        with self._session() as session:
-            user = session.scalar(select(User).where(User.email == email.lower()))
-            if user is None:
-                raise InvalidRequest(f"No user with email {email!r}.")
-            user.tier = tier
-            session.commit()
-            return user
+        return self._update(email, tier=tier)
 
     def set_role(self, email: str, role: str) -> User:
         if role not in ROLES:
             raise InvalidRequest(f"Unknown role {role!r}; one of {', '.join(ROLES)}.")
+        return self._update(email, role=role)
+
+    def _update(self, email: str, **fields: str) -> User:
         with self._session() as session:
             user = session.scalar(select(User).where(User.email == email.lower()))
             if user is None:
                 raise InvalidRequest(f"No user with email {email!r}.")
-            user.role = role
+            for name, value in fields.items():
+                setattr(user, name, value)
             session.commit()
             return user
 

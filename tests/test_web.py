@@ -65,17 +65,24 @@ def offline_page(browser, serve_app, **context_options):
     return page, errors, outside
 
 
-def test_register_identify_keys_and_log_out(browser, serve_app, ingested, tmp_path, shots):
-    page, errors, outside = offline_page(browser, serve_app)
+def register_on(page, shots: Path | None = None) -> str:
+    """A new account through the page's form; its username."""
     page.goto("/app")
     page.get_by_role("button", name="New here? Register").click()
     name = "web" + os.urandom(4).hex()
     page.get_by_label("Email").fill(f"{name}@example.com")
     page.get_by_label("Username").fill(name)
     page.get_by_label("Password").fill("fossil-hunter-42")
-    page.screenshot(path=shots / "register.png")
+    if shots is not None:
+        page.screenshot(path=shots / "register.png")
     page.get_by_role("button", name="Register", exact=True).click()
     page.locator("#app").wait_for(state="visible")
+    return name
+
+
+def test_register_identify_keys_and_log_out(browser, serve_app, ingested, tmp_path, shots):
+    page, errors, outside = offline_page(browser, serve_app)
+    name = register_on(page, shots)
     assert name in page.locator("#who").inner_text()
 
     # A wrong file type is refused on the page, with the server's words.
@@ -128,14 +135,7 @@ def test_register_identify_keys_and_log_out(browser, serve_app, ingested, tmp_pa
 
 def test_staying_signed_in_across_a_reload(browser, serve_app):
     page, errors, _ = offline_page(browser, serve_app)
-    page.goto("/app")
-    page.get_by_role("button", name="New here? Register").click()
-    name = "web" + os.urandom(4).hex()
-    page.get_by_label("Email").fill(f"{name}@example.com")
-    page.get_by_label("Username").fill(name)
-    page.get_by_label("Password").fill("fossil-hunter-42")
-    page.get_by_role("button", name="Register", exact=True).click()
-    page.locator("#app").wait_for(state="visible")
+    register_on(page)
     page.reload()
     page.locator("#app").wait_for(state="visible")
     assert errors == [], errors

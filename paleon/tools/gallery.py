@@ -38,16 +38,24 @@ def _leaf(start: Point, angle: float, length: float, width: float) -> list[Point
     return side + back[::-1]
 
 
-def _ammonite(d: ImageDraw.ImageDraw, rng: np.random.Generator, tone: Tone) -> None:
-    c, r_max, b = CANVAS / 2, 0.46 * CANVAS, rng.uniform(0.11, 0.15)
-    turns = 5 * 2 * math.pi
+def _coil(d: ImageDraw.ImageDraw, tone: Tone, b: float, whorls: float,
+          points: int) -> tuple[Callable[[float], float], float]:
+    """A coiled shell's outline and spiral (logarithmic, r_max at the last turn): the radius
+    at an angle, and the angle of the last turn's end."""
+    c, r_max, turns = CANVAS / 2, 0.46 * CANVAS, whorls * 2 * math.pi
 
-    def radius(theta: float) -> float:  # logarithmic spiral, r_max at the last turn
+    def radius(theta: float) -> float:
         return r_max * math.exp(b * (theta - turns))
 
     last_turn = [_polar(c, c, radius(t), t) for t in np.linspace(turns - 2 * math.pi, turns, 100)]
     d.polygon(last_turn, fill=tone(1.0), outline=tone(0.45), width=5)  # shell outline
-    d.line([_polar(c, c, radius(t), t) for t in np.linspace(0, turns, 400)], tone(0.45), 5)
+    d.line([_polar(c, c, radius(t), t) for t in np.linspace(0, turns, points)], tone(0.45), 5)
+    return radius, turns
+
+
+def _ammonite(d: ImageDraw.ImageDraw, rng: np.random.Generator, tone: Tone) -> None:
+    c = CANVAS / 2
+    radius, turns = _coil(d, tone, rng.uniform(0.11, 0.15), 5, 400)
     for t in np.arange(0, turns - 2 * math.pi, 2 * math.pi / rng.integers(22, 32)):  # ribs
         inner, outer = _polar(c, c, radius(t), t), _polar(c, c, radius(t + 2 * math.pi), t)
         d.line([inner, outer], tone(0.7), 3)
@@ -165,15 +173,8 @@ def _coral(d: ImageDraw.ImageDraw, rng: np.random.Generator, tone: Tone) -> None
 
 def _nautiloid(d: ImageDraw.ImageDraw, rng: np.random.Generator, tone: Tone) -> None:
     """Close to the ammonite: a coiled shell, but few fast-widening whorls, smooth, with septa."""
-    c, r_max, b = CANVAS / 2, 0.46 * CANVAS, rng.uniform(0.2, 0.26)
-    turns = 2.5 * 2 * math.pi
-
-    def radius(theta: float) -> float:
-        return r_max * math.exp(b * (theta - turns))
-
-    last_turn = [_polar(c, c, radius(t), t) for t in np.linspace(turns - 2 * math.pi, turns, 100)]
-    d.polygon(last_turn, fill=tone(1.0), outline=tone(0.45), width=5)
-    d.line([_polar(c, c, radius(t), t) for t in np.linspace(0, turns, 300)], tone(0.45), 5)
+    c = CANVAS / 2
+    radius, turns = _coil(d, tone, rng.uniform(0.2, 0.26), 2.5, 300)
     for t in np.arange(turns - 2 * math.pi, turns, 2 * math.pi / rng.integers(9, 14)):  # septa
         inner, outer = radius(t - 2 * math.pi), radius(t)
         arc = [_polar(c, c, inner + (outer - inner) * k, t - 0.12 * math.sin(math.pi * k))
@@ -197,15 +198,8 @@ def _bivalve(d: ImageDraw.ImageDraw, rng: np.random.Generator, tone: Tone) -> No
 def _evolute_nautiloid(d: ImageDraw.ImageDraw, rng: np.random.Generator, tone: Tone) -> None:
     """A nautiloid that a photo hardly tells from an ammonite: many slowly widening whorls
     and closely spaced septa that read as ribs (worn or evolute shells look like this)."""
-    c, r_max, b = CANVAS / 2, 0.46 * CANVAS, rng.uniform(0.12, 0.16)
-    turns = 4.5 * 2 * math.pi
-
-    def radius(theta: float) -> float:
-        return r_max * math.exp(b * (theta - turns))
-
-    last_turn = [_polar(c, c, radius(t), t) for t in np.linspace(turns - 2 * math.pi, turns, 100)]
-    d.polygon(last_turn, fill=tone(1.0), outline=tone(0.45), width=5)
-    d.line([_polar(c, c, radius(t), t) for t in np.linspace(0, turns, 400)], tone(0.45), 5)
+    c = CANVAS / 2
+    radius, turns = _coil(d, tone, rng.uniform(0.12, 0.16), 4.5, 400)
     for t in np.arange(0, turns - 2 * math.pi, 2 * math.pi / rng.integers(18, 26)):  # septa
         inner, outer = radius(t), radius(t + 2 * math.pi)
         arc = [_polar(c, c, inner + (outer - inner) * k, t + 2 * math.pi
