@@ -13,6 +13,7 @@ from collections import defaultdict
 from typing import Protocol
 
 import numpy as np
+from PIL import Image
 
 from configs import JobTaskSettings
 from jobs import uploads
@@ -134,10 +135,13 @@ class JobRunner:
             await self.store.drop_kept_unless_completed(job_id)
 
     async def _identify(self, job_id: str, attempt: int, started: float) -> tuple[dict, Kept]:
-        images, context = await self._normalised_photos(job_id, attempt)
+        images, context, first = await self._normalised_photos(job_id, attempt)
+        # The thumbnail came with the normalisation; a retry (photos stored normalised
+        # already) makes it from the stored photo, meanwhile.
         encoded, small = await asyncio.gather(
             asyncio.gather(*(self.classifier.embed(image) for image in images)),
-            asyncio.to_thread(thumbnails.make, images[0]))
+            asyncio.to_thread(thumbnails.make, images[0]) if first is None
+            else asyncio.sleep(0, first))
         hits = await self.retrieval.search([e.vector for e in encoded], self.settings.top_k)
         remaining_s = self.settings.jobs.processing_timeout_s - (time.perf_counter() - started)
         kept = Kept(np.stack([e.vector for e in encoded]).astype(np.float32).tobytes(),
@@ -169,7 +173,7 @@ class JobRunner:
         return self._counts
 
     async def _normalised_photos(self, job_id: str, attempt: int
-                                 ) -> tuple[list[bytes], StatedContext]:
+                                 ) -> tuple[list[bytes], StatedContext, bytes | None]:
         """The job's photos, normalised by the first attempt that gets them (the Ingress
         stores them as uploaded, so that accepting a job never waits behind decoding); the
         normalised copies replace the uploads, for the vision model and for retries."""
@@ -177,10 +181,18 @@ class JobRunner:
         if not images:
             raise RuntimeError("the job's photos are no longer stored")
         if normalised:
-            return images, context
+            return images, context, None
         limits = self.settings.uploads
-        images = await asyncio.to_thread(
-            lambda: [uploads.prepare(index, data, limits) for index, data in enumerate(images)])
+        small: list[bytes] = []
+
+        def normalise_all() -> list[bytes]:
+            def keep_thumbnail(picture: Image.Image) -> None:
+                small.append(thumbnails.from_image(picture))
+
+            return [uploads.prepare(index, data, limits, keep_thumbnail if index == 0 else None)
+                    for index, data in enumerate(images)]
+
+        images = await asyncio.to_thread(normalise_all)
         if not await self.store.normalised(job_id, attempt, images):
             raise _Superseded  # no work for the deployments on a job that went on
-        return images, context
+        return images, context, small[0]

@@ -4,7 +4,7 @@ metadata dropped, long side limited), so accepting an upload never waits behind 
 
 import io
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -54,9 +54,11 @@ def inspect(name: str, content_type: str | None, data: bytes, limits: UploadSett
     return kind
 
 
-def prepare(index: int, data: bytes, limits: UploadSettings) -> bytes:
+def prepare(index: int, data: bytes, limits: UploadSettings,
+            then: Callable[[Image.Image], object] | None = None) -> bytes:
     """`normalise` for a photo that `inspect` accepted, by its position in the job (the
-    worker has the bytes, not the upload's name or declared type)."""
+    worker has the bytes, not the upload's name or declared type); `then` gets the decoded,
+    upright, downscaled picture too (one decode for the thumbnail as well)."""
     name = f"photo {index + 1}"
     known = list(FORMATS.values())
     with _readable(name, "JPEG, PNG or WebP"), Image.open(io.BytesIO(data), formats=known) as image:
@@ -65,7 +67,7 @@ def prepare(index: int, data: bytes, limits: UploadSettings) -> bytes:
     kind = next((kind for kind, fmt in FORMATS.items() if fmt == detected), None)
     if kind is None:
         raise InvalidRequest(f"File {name!r} is not a JPEG, PNG or WebP image ({detected}).")
-    return normalise(name, kind, data, limits)
+    return normalise(name, kind, data, limits, then)
 
 
 def _whole(fmt: str, data: bytes) -> bool:
@@ -130,7 +132,8 @@ def _readable(name: str, expected: str) -> Iterator[None]:
         ) from None
 
 
-def normalise(name: str, content_type: str, data: bytes, limits: UploadSettings) -> bytes:
+def normalise(name: str, content_type: str, data: bytes, limits: UploadSettings,
+              then: Callable[[Image.Image], object] | None = None) -> bytes:
     """Decode as the declared format, apply EXIF orientation, drop all metadata (GPS
     included), downscale to at most the configured long side and re-encode as JPEG. Blocking
     (decoding): the job task runs it, never an event loop that serves requests."""
@@ -155,6 +158,8 @@ def normalise(name: str, content_type: str, data: bytes, limits: UploadSettings)
     # Pillow's JPEG writer takes a comment (and more) from the image's own info: none
     # may reach the stored photo, so only pixels are written.
     upright.info.clear()
+    if then is not None:
+        then(upright)
     out = io.BytesIO()
     upright.save(out, "JPEG", quality=90, optimize=False)
     return out.getvalue()
