@@ -61,9 +61,10 @@ class JobSettings(_Group):
     worker_concurrency: int = Field(default=16, ge=1, le=1000)
     # CPU each job worker reserves (it decodes the job's photos; the rest is waiting).
     task_cpus: float = Field(default=0.1, gt=0, le=4)
-    # The heavy work of a job (decoding in the job workers, encoding in the classifier) runs
-    # at this niceness, so that accepting uploads and answering polls goes first when the
-    # CPU is saturated: a backlog waits `pending`, a request does not (0: no change).
+    # The job workers (a job's decoding) run at this niceness, so that accepting uploads and
+    # answering polls go first when the CPU is saturated: a backlog waits `pending`, a
+    # request does not (0: no change). Not the classifier: niced, it lost 15 % of its rate
+    # to every other process on the machine (docs/benchmarks.md, runs 15-17).
     work_niceness: int = Field(default=10, ge=0, le=19)
     # Requests a user may hold waiting on jobs at once per Ingress replica (long-polls:
     # beyond it they answer at once; live streams: 429).

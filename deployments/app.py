@@ -24,13 +24,11 @@ def build_app(args: dict[str, Any]) -> Application:
     parsed = AppArgs.model_validate(args)
     if parsed.encoder not in ENCODERS:
         raise ValueError(f"unknown encoder {parsed.encoder!r}; known: {sorted(ENCODERS)}")
-    settings = Settings(**parsed.settings)  # fail at build time, not in every replica
+    Settings(**parsed.settings)  # fail at build time, not in every replica
     # @serve.deployment turns these classes into Deployments, but mypy keeps a decorated
     # class's own type, so it sees no `.bind`.
     classifier = VisionClassifier.bind(  # type: ignore[attr-defined]
-        parsed.encoder, parsed.device, parsed.torch_threads,
-        # Read where the app is built (serve run/deploy), like every application argument.
-        settings.jobs.work_niceness)
+        parsed.encoder, parsed.device, parsed.torch_threads)
     retriever = Retriever.bind(  # type: ignore[attr-defined]
         parsed.settings, ENCODERS[parsed.encoder].dim)
     return Ingress.bind(classifier, retriever, parsed.settings)  # type: ignore[attr-defined]
