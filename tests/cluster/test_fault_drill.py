@@ -155,8 +155,11 @@ def test_nothing_accepted_is_lost_and_nothing_is_500(tmp_path):
         while time.monotonic() < deadline and not expected <= receiver.ids():
             time.sleep(1)
         assert expected <= receiver.ids(), f"{len(expected - receiver.ids())} never delivered"
-        late = {d["headers"]["webhook-id"] for d in receiver.deliveries[killed_at:]}
-        assert late & {f"msg_{job_id}_completed" for job_id in before_kill}
+        # What the killed replica's jobs were still owed when it went is delivered after it
+        # (how many depends on how far the work had got: none may be owed).
+        delivered = [d["headers"]["webhook-id"] for d in receiver.deliveries]
+        owed = {f"msg_{job_id}_completed" for job_id in before_kill} - set(delivered[:killed_at])
+        assert owed <= set(delivered[killed_at:])
         said = (tmp_path / "serve.log").read_text()
         assert "the private Redis is running again" in said
     finally:
