@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 from auth.deps import Caller
 from deployments.services import ServicesDep
 from paleon.errors import NotFound, ServiceUnavailable
-from rag.fusion import label_key
+from rag.fusion import per_entry
 from rag.knowledge import Entry, load_knowledge
 
 router = APIRouter(prefix="/knowledge", tags=["knowledge"])
@@ -63,7 +63,7 @@ async def entry(
     except Exception:  # the entry still answers; only the count is unknown
         count = None
     else:
-        count = sum(n for label, n in labels.items() if label_key(kb, label) == found.id)
+        count = per_entry(kb, labels).get(found.id, 0)
     few = state.settings.calibration.few_references
     return KnowledgeEntry(**found.model_dump(), reference_count=count,
                           few_references=None if count is None else count < few)

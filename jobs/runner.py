@@ -9,7 +9,6 @@ import json
 import logging
 import os
 import time
-from collections import defaultdict
 from typing import Protocol
 
 import numpy as np
@@ -22,7 +21,7 @@ from jobs.store import JobStore
 from paleon import logs
 from paleon.errors import InvalidRequest, ServiceUnavailable
 from rag import pipeline, thumbnails
-from rag.fusion import label_key
+from rag.fusion import per_entry
 from rag.geology import parse_age
 from rag.knowledge import KnowledgeBase
 from rag.records import Embedding, Hit
@@ -166,10 +165,7 @@ class JobRunner:
             except Exception as exc:  # it only feeds a warning: never the job's end
                 log.warning("reference counts unavailable (%s)", type(exc).__name__)
                 return self._counts
-            counts: dict[str, int] = defaultdict(int)
-            for label, n in labels.items():
-                counts[label_key(self.kb, label)] += n
-            self._counts, self._counted_at = dict(counts), now
+            self._counts, self._counted_at = per_entry(self.kb, labels), now
         return self._counts
 
     async def _normalised_photos(self, job_id: str, attempt: int

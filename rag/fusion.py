@@ -74,6 +74,14 @@ def combine(images: list[ImageEvidence]) -> ImageEvidence:
                          max(bests, default=None), [w for i in images for w in i.weak])
 
 
+def per_entry(kb: KnowledgeBase, labels: dict[str, int]) -> dict[str, int]:
+    """Counts per gallery label as counts per label key (aliases of one entry summed)."""
+    counts: dict[str, int] = defaultdict(int)
+    for label, n in labels.items():
+        counts[label_key(kb, label)] += n
+    return dict(counts)
+
+
 def range_consistent(key: str, age: AgeInterval | None, kb: KnowledgeBase) -> bool | None:
     """Whether the entry's range overlaps the stated age; None without an age or an entry."""
     entry = kb.by_id.get(key)
