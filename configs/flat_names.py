@@ -16,6 +16,7 @@ FLAT_NAMES: dict[str, tuple[str, str]] = {
     "max_image_pixels": ("uploads", "max_pixels"),
     "stored_long_side": ("uploads", "long_side"),
     "concurrent_uploads": ("uploads", "concurrent_uploads"),
+    "upload_buffer_bytes": ("uploads", "buffer_bytes"),
     "refused_uploads_per_day": ("uploads", "refused_per_day"),
     "job_pending_timeout_s": ("jobs", "pending_timeout_s"),
     "job_processing_timeout_s": ("jobs", "processing_timeout_s"),

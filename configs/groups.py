@@ -30,6 +30,9 @@ class UploadSettings(_Group):
     # Submissions an Ingress replica holds in memory at once (photos as uploaded, ≤ 5 ×
     # max_file_bytes each) while it writes them to Redis; the rest wait their turn.
     concurrent_uploads: int = Field(default=8, ge=1, le=256)
+    # Upload bodies an Ingress replica receives into memory at once, in bytes: each
+    # reserves its Content-Length before it is read; one that waits 10 s for room is 503.
+    buffer_bytes: int = Field(default=256 * 1024 * 1024, ge=1024 * 1024)
     # Refused uploads a user may make per UTC day before every upload is refused (429).
     refused_per_day: int = Field(default=20, ge=1)
 
@@ -63,8 +66,8 @@ class JobSettings(_Group):
     task_cpus: float = Field(default=0.1, gt=0, le=4)
     # The job workers (a job's decoding) run at this niceness, so that accepting uploads and
     # answering polls go first when the CPU is saturated: a backlog waits `pending`, a
-    # request does not (0: no change). Not the classifier: niced, it lost 15 % of its rate
-    # to every other process on the machine (docs/benchmarks.md, runs 15-17).
+    # request does not (0: no change). It only ever raises a process's niceness: Ray starts
+    # its workers at RAY_worker_niceness (15 unless set; `paleon serve` sets 0).
     work_niceness: int = Field(default=10, ge=0, le=19)
     # Requests a user may hold waiting on jobs at once per Ingress replica (long-polls:
     # beyond it they answer at once; live streams: 429).

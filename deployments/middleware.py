@@ -1,5 +1,6 @@
 """Request ids, and what is checked before a body is read (size, credentials)."""
 
+import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 
@@ -10,7 +11,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from deployments import http_errors
-from paleon.errors import PaleonError
+from paleon.errors import RETRY_AFTER_S, PaleonError
 
 
 def request_id() -> str:
@@ -50,6 +51,54 @@ class BodyLimit:
             return message
 
         await self.app(scope, counted, send)
+
+
+class UploadBuffer:
+    """Bound the upload bodies a replica holds in memory at once, across its requests.
+
+    Uploads are parsed in memory (api.py raises Starlette's spool size to the body limit):
+    a 3 MB phone photo spooled to a file cost a thread hop per 64 KB chunk, and accepting it
+    waited behind other work for each hop. So that many uploads at once cannot exhaust
+    memory, each reserves its declared length (the body limit when chunked) before a byte is
+    read; one that finds no room in `wait_s` is answered 503 with Retry-After, unread.
+    """
+
+    def __init__(self, app: ASGIApp, limit_bytes: int, upload_paths: set[str],
+                 upload_max_bytes: int, wait_s: float = 10.0):
+        self.app = app
+        self.limit = limit_bytes
+        self.upload_paths = upload_paths
+        self.upload_max_bytes = upload_max_bytes
+        self.wait_s = wait_s
+        self.held = 0
+        self._freed: asyncio.Condition | None = None  # made on the serving loop
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "").removeprefix(scope.get("root_path", "")) or "/"
+        if scope["type"] != "http" or scope["method"] != "POST" or path not in self.upload_paths:
+            return await self.app(scope, receive, send)
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        wanted = int(declared) if declared.isdigit() else self.upload_max_bytes
+        # A body larger than the whole budget waits until it is alone, rather than never.
+        wanted = min(wanted, self.limit)
+        if self._freed is None:
+            self._freed = asyncio.Condition()
+        freed = self._freed
+        async with freed:
+            try:
+                await asyncio.wait_for(
+                    freed.wait_for(lambda: self.held + wanted <= self.limit), self.wait_s)
+            except TimeoutError:
+                body = {"detail": "Too many uploads are being received; try again shortly."}
+                answer = JSONResponse(body, 503, {"Retry-After": str(RETRY_AFTER_S)})
+                return await answer(scope, receive, send)
+            self.held += wanted
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            async with freed:
+                self.held -= wanted
+                freed.notify_all()
 
 
 class PreAuth:

@@ -53,8 +53,8 @@ class Services:
     courier: Courier  # delivers webhooks (started with the reaper)
     feedback: FeedbackStore  # users' corrections, for review
     retrieval: Retrieval
-    # How many submissions hold their photos in memory at once, from reading them to
-    # storing them (the rest wait on disk, spooled). No photo is decoded here: the job does.
+    # How many submissions write their photos to Redis at once (the bytes received are
+    # bounded by middleware.UploadBuffer). No photo is decoded here: the job does.
     upload_slots: asyncio.Semaphore
 
     @classmethod

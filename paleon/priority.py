@@ -14,3 +14,8 @@ def lower_priority(niceness: int) -> None:
     if current < niceness:
         os.nice(niceness - current)
         log.info("running at niceness %d", niceness)
+    elif current > niceness:
+        # Ray's workers start at RAY_worker_niceness (15 by default): the replicas then run
+        # as niced as this one, and nothing yields to them.
+        log.warning("already at niceness %d, above the %d asked for: set "
+                    "RAY_worker_niceness=0 for the replicas to run first", current, niceness)

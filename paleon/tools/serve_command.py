@@ -24,6 +24,13 @@ ROOT = Path(__file__).resolve().parents[2]
 # serving HTTP directly and talking gRPC to each other. It binds every interface.
 HIGH_THROUGHPUT_ENV = {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "1", "RAY_SERVE_ENABLE_HA_PROXY": "1"}
 DEFAULT_CONFIG = ROOT / "serve_config.yaml"
+# Ray starts every worker process at niceness 15, so the replicas that accept uploads and
+# answer polls ran below the load's own clients, Redis and HAProxy, and the job workers'
+# WORK_NICENESS (10) changed nothing. At 0, the Ingress, classifier and Retriever run first
+# and the job workers yield to them (docs/benchmarks.md, run 20: a phone photo's submit
+# p50 88 ms, was 313). glibc returns freed upload buffers (3 MB each) to the system instead
+# of raising its mmap threshold to keep them.
+WORKER_ENV = {"RAY_worker_niceness": "0", "MALLOC_MMAP_THRESHOLD_": str(256 * 1024)}
 SAME_LOOP = ("RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD", "RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP")
 
 
@@ -108,6 +115,7 @@ def _serve_run(args: argparse.Namespace, settings: Settings, env: dict[str, str]
     soft_limit = "RAY_num_workers_soft_limit"  # Ray's own spelling of the name
     if soft_limit not in os.environ:
         env[soft_limit] = "1"
+    env.update({name: value for name, value in WORKER_ENV.items() if name not in os.environ})
     # Two of Serve's throughput settings, without the rest of its throughput mode: a
     # replica runs its user code on its main event loop, and a process routes its handle
     # calls on its own loop, instead of hopping to a thread of their own on every request
