@@ -28,9 +28,8 @@ DEFAULT_CONFIG = ROOT / "serve_config.yaml"
 # answer polls ran below the load's own clients, Redis and HAProxy, and the job workers'
 # WORK_NICENESS (10) changed nothing. At 0, the Ingress, classifier and Retriever run first
 # and the job workers yield to them (docs/benchmarks.md, run 20: a phone photo's submit
-# p50 88 ms, was 313). glibc returns freed upload buffers (3 MB each) to the system instead
-# of raising its mmap threshold to keep them.
-WORKER_ENV = {"RAY_worker_niceness": "0", "MALLOC_MMAP_THRESHOLD_": str(256 * 1024)}
+# p50 88 ms, was 313).
+WORKER_ENV = {"RAY_worker_niceness": "0"}
 SAME_LOOP = ("RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD", "RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP")
 
 
