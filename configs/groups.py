@@ -1,6 +1,6 @@
 """Settings groups, each shaped like the part of Paleon that consumes it."""
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from configs.calibration import Calibration
 
@@ -32,6 +32,7 @@ class UploadSettings(_Group):
     concurrent_uploads: int = Field(default=8, ge=1, le=256)
     # Upload bodies an Ingress replica receives into memory at once, in bytes: each
     # reserves its Content-Length before it is read; one that waits 10 s for room is 503.
+    # The photos are copied once more when read, so memory peaks near twice this.
     buffer_bytes: int = Field(default=256 * 1024 * 1024, ge=1024 * 1024)
     # Refused uploads a user may make per UTC day before every upload is refused (429).
     refused_per_day: int = Field(default=20, ge=1)
@@ -40,6 +41,14 @@ class UploadSettings(_Group):
     def body_bytes(self) -> int:
         """A whole multipart body: every photo at its limit plus room for the form framing."""
         return self.max_files * self.max_file_bytes + 2**20
+
+    @model_validator(mode="after")
+    def _one_body_fits(self) -> "UploadSettings":
+        if self.buffer_bytes < self.body_bytes:
+            raise ValueError(
+                f"buffer_bytes ({self.buffer_bytes}) must hold one whole upload body "
+                f"({self.body_bytes} bytes: max_files × max_file_bytes + 1 MiB)")
+        return self
 
 
 class JobSettings(_Group):

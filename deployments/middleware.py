@@ -60,16 +60,20 @@ class UploadBuffer:
     a 3 MB phone photo spooled to a file cost a thread hop per 64 KB chunk, and accepting it
     waited behind other work for each hop. So that many uploads at once cannot exhaust
     memory, each reserves its declared length (the body limit when chunked) before a byte is
-    read; one that finds no room in `wait_s` is answered 503 with Retry-After, unread.
+    read; one that finds no room in `wait_s` is answered 503 with Retry-After, unread. No
+    more than was reserved may arrive (413), and a body that sends nothing for `idle_s` is
+    408, so a stalled client does not keep its share. Waiters are not served in order: a
+    large upload can wait behind a stream of small ones, up to `wait_s`.
     """
 
     def __init__(self, app: ASGIApp, limit_bytes: int, upload_paths: set[str],
-                 upload_max_bytes: int, wait_s: float = 10.0):
+                 upload_max_bytes: int, wait_s: float = 10.0, idle_s: float = 30.0):
         self.app = app
         self.limit = limit_bytes
         self.upload_paths = upload_paths
         self.upload_max_bytes = upload_max_bytes
         self.wait_s = wait_s
+        self.idle_s = idle_s  # a body that sends nothing for this long is 408
         self.held = 0
         self._freed: asyncio.Condition | None = None  # made on the serving loop
 
@@ -78,9 +82,9 @@ class UploadBuffer:
         if scope["type"] != "http" or scope["method"] != "POST" or path not in self.upload_paths:
             return await self.app(scope, receive, send)
         declared = dict(scope["headers"]).get(b"content-length", b"")
-        wanted = int(declared) if declared.isdigit() else self.upload_max_bytes
+        allowed = int(declared) if declared.isdigit() else self.upload_max_bytes
         # A body larger than the whole budget waits until it is alone, rather than never.
-        wanted = min(wanted, self.limit)
+        wanted = min(allowed, self.limit)
         if self._freed is None:
             self._freed = asyncio.Condition()
         freed = self._freed
@@ -88,16 +92,37 @@ class UploadBuffer:
             try:
                 await asyncio.wait_for(
                     freed.wait_for(lambda: self.held + wanted <= self.limit), self.wait_s)
+                self.held += wanted
+                admitted = True
             except TimeoutError:
-                body = {"detail": "Too many uploads are being received; try again shortly."}
-                answer = JSONResponse(body, 503, {"Retry-After": str(RETRY_AFTER_S)})
-                return await answer(scope, receive, send)
-            self.held += wanted
+                admitted = False
+        if not admitted:
+            body = {"detail": "Too many uploads are being received; try again shortly."}
+            answer = JSONResponse(body, 503, {"Retry-After": str(RETRY_AFTER_S)})
+            return await answer(scope, receive, send)
+        seen, whole = 0, False
+
+        async def bounded() -> Message:
+            # What was reserved is all that may arrive (a chunked body that also declares a
+            # length), and a body that stalls frees its reservation.
+            nonlocal seen, whole
+            if whole:  # after the body: a wait for the disconnect, not for data
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), self.idle_s)
+            except TimeoutError:
+                raise HTTPException(408, f"No upload data for {self.idle_s:g} s.") from None
+            whole = not message.get("more_body", False)
+            seen += len(message.get("body", b""))
+            if seen > allowed:
+                raise HTTPException(413, f"Request body over its {allowed} bytes.")
+            return message
+
         try:
-            await self.app(scope, receive, send)
+            await self.app(scope, bounded, send)
         finally:
+            self.held -= wanted  # at once, with no await: a cancellation cannot skip it
             async with freed:
-                self.held -= wanted
                 freed.notify_all()
 
 

@@ -39,6 +39,7 @@ GENERIC = {
     "409": "The resource is not in a state that allows this (a finished job), or a request "
            "with the same Idempotency-Key is still being accepted",
     "422": "The Idempotency-Key was used for a different submission",
+    "408": "The upload stopped sending its body",
     "413": "The request body is over its limit",
     "429": "A throttle or quota is spent; see Retry-After",
     "503": "A dependency is down (Redis, the user store, Milvus, a deployment), or an "
@@ -51,7 +52,7 @@ EXTRA: dict[tuple[str, str], tuple[str, ...]] = {
     ("post", "/auth/login"): ("401", "429"),
     ("post", "/auth/refresh"): ("401",),
     ("post", "/auth/oauth/signin"): ("401", "403"),
-    ("post", "/classify-async/"): ("409", "422", "429"),
+    ("post", "/classify-async/"): ("408", "409", "422", "429"),
     ("post", "/jobs/{job_id}/cancel"): ("409",),
     ("get", "/result/{job_id}/events"): ("429",),
     ("get", "/metrics"): ("401", "403"),

@@ -34,6 +34,11 @@ def test_bad_values_and_unknown_group_fields_are_refused():
         Settings(max_files=0)
     with pytest.raises(ValidationError, match="max_filez"):
         Settings(uploads={"max_filez": 3})
+    # The upload buffer holds at least one whole body, or a large upload never fits.
+    with pytest.raises(ValidationError, match="buffer_bytes"):
+        Settings(max_file_bytes=60 * 2**20)
+    assert Settings(max_file_bytes=60 * 2**20, upload_buffer_bytes=2**30).uploads.buffer_bytes \
+        == 2**30
 
 
 def test_an_argument_beats_the_environment_in_either_form(monkeypatch):

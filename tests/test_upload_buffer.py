@@ -1,5 +1,6 @@
 """The bytes of upload bodies an Ingress replica receives at once are bounded: a request
-waits for room before its body is read, and one that finds none in time is a clean 503."""
+waits for room before its body is read, one that finds none in time is a clean 503, and
+no more than was reserved may arrive, nor may a body stall holding its share."""
 
 import asyncio
 
@@ -11,60 +12,64 @@ from starlette.responses import JSONResponse
 from deployments.middleware import UploadBuffer
 
 
-def _buffered_app(limit: int, wait_s: float):
-    """An upload route that holds its request until told to finish, behind UploadBuffer."""
-    release = asyncio.Event()
-    reading = asyncio.Event()
+class Held:
+    """An upload route behind UploadBuffer that holds each request until `release`."""
 
-    async def app(scope, receive, send):
+    def __init__(self, limit: int, wait_s: float = 5, idle_s: float = 5):
+        self.release = asyncio.Event()
+        self.entered = 0
+        self.buffered = UploadBuffer(self._app, limit_bytes=limit, upload_paths={"/upload"},
+                                     upload_max_bytes=10 * limit, wait_s=wait_s,
+                                     idle_s=idle_s)
+        self.client = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.buffered),
+                                        base_url="http://t")
+
+    async def _app(self, scope, receive, send):
         if scope["path"] != "/upload":
             return await JSONResponse({})(scope, receive, send)
+        self.entered += 1
         body = await Request(scope, receive).body()
-        reading.set()
-        await release.wait()
+        await self.release.wait()
         await JSONResponse({"bytes": len(body)})(scope, receive, send)
 
-    buffered = UploadBuffer(app, limit_bytes=limit, upload_paths={"/upload"},
-                            upload_max_bytes=10 * limit, wait_s=wait_s)
-    return buffered, release, reading
+    def post(self, content) -> asyncio.Task:
+        return asyncio.create_task(self.client.post("/upload", content=content))
+
+    async def until_entered(self, count: int) -> None:
+        while self.entered < count:
+            await asyncio.sleep(0.01)
 
 
 def test_an_upload_waits_for_room_then_is_received():
     async def scenario():
-        buffered, release, reading = _buffered_app(limit=1000, wait_s=5)
-        transport = httpx.ASGITransport(app=buffered)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            first = asyncio.create_task(client.post("/upload", content=b"a" * 800))
-            await reading.wait()
-            assert buffered.held == 800
-            second = asyncio.create_task(client.post("/upload", content=b"b" * 800))
-            await asyncio.sleep(0.2)
-            assert not second.done() and buffered.held == 800  # waiting, its body unread
-            release.set()
-            answers = await asyncio.gather(first, second)
-        assert [a.json()["bytes"] for a in answers] == [800, 800]
-        assert buffered.held == 0
+        held = Held(limit=1000)
+        first = held.post(b"a" * 800)
+        await held.until_entered(1)
+        second = held.post(b"b" * 800)
+        await asyncio.sleep(0.2)
+        assert held.entered == 1 and held.buffered.held == 800  # waiting, its body unread
+        held.release.set()
+        answers = await asyncio.gather(first, second)
+        assert [a.json()["bytes"] for a in answers] == [800, 800] and held.entered == 2
+        assert held.buffered.held == 0
 
     asyncio.run(scenario())
 
 
-def test_no_room_in_time_is_503_with_retry_after_and_frees_nothing_it_did_not_take():
+def test_no_room_in_time_is_503_with_retry_after():
     async def scenario():
-        buffered, release, reading = _buffered_app(limit=1000, wait_s=0.2)
-        transport = httpx.ASGITransport(app=buffered)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            first = asyncio.create_task(client.post("/upload", content=b"a" * 900))
-            await reading.wait()
-            refused = await client.post("/upload", content=b"b" * 200)
-            assert refused.status_code == 503
-            assert int(refused.headers["Retry-After"]) > 0 and refused.json()["detail"]
-            assert buffered.held == 900
-            # Other paths and methods are not counted.
-            other = await client.get("/elsewhere")
-            assert other.status_code == 200 and buffered.held == 900
-            release.set()
-            assert (await first).status_code == 200
-        assert buffered.held == 0
+        held = Held(limit=1000, wait_s=0.2)
+        first = held.post(b"a" * 900)
+        await held.until_entered(1)
+        refused = await held.client.post("/upload", content=b"b" * 200)
+        assert refused.status_code == 503
+        assert int(refused.headers["Retry-After"]) > 0 and refused.json()["detail"]
+        assert held.entered == 1 and held.buffered.held == 900
+        # Other paths are not counted.
+        assert (await held.client.get("/elsewhere")).status_code == 200
+        held.release.set()
+        assert (await first).status_code == 200
+        assert held.buffered.held == 0
 
     asyncio.run(scenario())
 
@@ -72,23 +77,77 @@ def test_no_room_in_time_is_503_with_retry_after_and_frees_nothing_it_did_not_ta
 def test_a_chunked_upload_reserves_the_body_limit_and_one_over_the_budget_waits_alone():
     async def scenario():
         # The body limit (10 × the budget) is more than the whole budget: it takes it all.
-        buffered, release, reading = _buffered_app(limit=1000, wait_s=5)
-        transport = httpx.ASGITransport(app=buffered)
+        held = Held(limit=1000)
 
         async def chunks():
             yield b"x" * 10
 
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            chunked = asyncio.create_task(client.post("/upload", content=chunks()))
-            await reading.wait()
-            assert buffered.held == 1000
-            small = asyncio.create_task(client.post("/upload", content=b"y"))
-            await asyncio.sleep(0.2)
-            assert not small.done()
-            release.set()
-            answers = await asyncio.gather(chunked, small)
+        chunked = held.post(chunks())
+        await held.until_entered(1)
+        assert held.buffered.held == 1000
+        small = held.post(b"y")
+        await asyncio.sleep(0.2)
+        assert held.entered == 1
+        held.release.set()
+        answers = await asyncio.gather(chunked, small)
         assert [a.json()["bytes"] for a in answers] == [10, 1]
-        assert buffered.held == 0
+        assert held.buffered.held == 0
+
+    asyncio.run(scenario())
+
+
+async def _call(buffered: UploadBuffer, headers: list, messages: list) -> list[dict]:
+    """One request at the ASGI level, its body as given (a lying Content-Length, a stall)."""
+    sent: list[dict] = []
+    queue = list(messages)
+
+    async def receive():
+        if not queue:
+            await asyncio.Event().wait()  # the client sends nothing more
+        return queue.pop(0)
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/upload", "headers": headers,
+             "query_string": b"", "root_path": ""}
+    try:
+        await buffered(scope, receive, send)
+    except Exception as exc:  # what the app's exception handlers would answer
+        sent.append({"type": "raised", "status": getattr(exc, "status_code", None)})
+    return sent
+
+
+def test_more_than_was_declared_is_413_and_a_stalled_body_is_408():
+    async def scenario():
+        held = Held(limit=1000, idle_s=0.2)
+        held.release.set()
+        lying = await _call(held.buffered, [(b"content-length", b"5")], [
+            {"type": "http.request", "body": b"x" * 5, "more_body": True},
+            {"type": "http.request", "body": b"x" * 500, "more_body": False}])
+        assert lying[-1] == {"type": "raised", "status": 413}
+        stalled = await _call(held.buffered, [(b"content-length", b"100")], [
+            {"type": "http.request", "body": b"x" * 10, "more_body": True}])
+        assert stalled[-1] == {"type": "raised", "status": 408}
+        assert held.buffered.held == 0  # both gave their share back
+
+    asyncio.run(scenario())
+
+
+def test_a_request_canceled_while_held_gives_its_share_back():
+    async def scenario():
+        held = Held(limit=1000)
+        first = held.post(b"a" * 600)
+        await held.until_entered(1)
+        waiting = held.post(b"b" * 600)
+        await asyncio.sleep(0.1)
+        first.cancel()  # the client went away
+        await asyncio.gather(first, return_exceptions=True)
+        await held.until_entered(2)  # the waiting one was let in by the freed share
+        assert held.buffered.held == 600
+        held.release.set()
+        assert (await waiting).status_code == 200
+        assert held.buffered.held == 0
 
     asyncio.run(scenario())
 

@@ -45,12 +45,16 @@ def main(argv: list[str] | None = None) -> int:
         return _shutdown()
 
     stop = threading.Event()
+    deploying: list[subprocess.Popen] = []
 
     def on_signal(signum: int, frame: object) -> None:
         # The first asks for a clean stop; a second one stops at once, as `serve run` does.
         for again in (signal.SIGINT, signal.SIGTERM):
             signal.signal(again, signal.SIG_DFL)
         stop.set()
+        for child in deploying:  # a deploy under way is not waited for
+            if child.poll() is None:
+                child.terminate()
 
     ray.init(namespace=SERVE_NAMESPACE, include_dashboard=args.dashboard)
     # After ray.init, which installs a SIGTERM handler of its own.
@@ -61,15 +65,20 @@ def main(argv: list[str] | None = None) -> int:
     deployed = False
     try:
         ports = [] if args.proxy_port is None else ["--proxy-port", str(args.proxy_port)]
-        deployed = subprocess.run([*here, "--deploy", *ports], env=env,
-                                  check=False).returncode == 0
+        deploying.append(subprocess.Popen([*here, "--deploy", *ports], env=env))
+        deployed = deploying[0].wait() == 0
         if deployed:
             stop.wait()
+        elif not stop.is_set():
+            print("serve_runner: the deploy failed (its output is above)", file=sys.stderr)
     finally:
         # Serve's graceful shutdown lets the replicas finish their jobs, then Ray stops.
-        subprocess.run([*here, "--shutdown"], env=env, check=False)
+        shut = subprocess.run([*here, "--shutdown"], env=env, check=False)
+        if shut.returncode != 0:
+            print(f"serve_runner: Serve's shutdown exited {shut.returncode}; stopping Ray "
+                  "anyway", file=sys.stderr)
         ray.shutdown()
-    return 0 if deployed else 1
+    return 0 if deployed or stop.is_set() else 1
 
 
 def _deploy(config_path: Path, proxy_port: int | None) -> int:
