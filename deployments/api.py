@@ -16,7 +16,7 @@ from deployments import http_errors, openapi, web_routes
 from deployments.feedback_routes import router as feedback_router
 from deployments.knowledge_routes import router as knowledge_router
 from deployments.metrics_routes import router as metrics_router
-from deployments.middleware import BodyLimit, PreAuth, UploadBuffer
+from deployments.middleware import BodyLimit, PreAuth, UploadBudget
 from deployments.routes import router as job_router
 from deployments.services import Services
 from deployments.specimen_routes import router as specimen_router
@@ -37,8 +37,8 @@ def build_api(services: Services) -> FastAPI:
     )
     app.state.services = services
     uploads = services.settings.uploads
-    # Photos are parsed in memory, never spooled to a file (UploadBuffer bounds the bytes
-    # held); process-wide, and the Ingress is this process's only Starlette app.
+    # Photos are parsed in memory, never spooled to a file (BodyLimit's budget bounds the
+    # bytes held); process-wide, and the Ingress is this process's only Starlette app.
     MultiPartParser.spool_max_size = uploads.body_bytes
     app.state.auth = services.auth
     for router in (auth_router, key_router, webhook_router, submit_router, job_router,
@@ -49,10 +49,9 @@ def build_api(services: Services) -> FastAPI:
     app.openapi = partial(openapi.document, app)  # type: ignore[method-assign]
     # Outermost last: CORS headers go on every answer, even a 401 or 413 from the checks
     # inside.
-    app.add_middleware(UploadBuffer, limit_bytes=uploads.buffer_bytes,
-                       upload_paths=UPLOAD_PATHS, upload_max_bytes=uploads.body_bytes)
     app.add_middleware(BodyLimit, max_bytes=services.settings.json_body_bytes,
-                       upload_paths=UPLOAD_PATHS, upload_max_bytes=uploads.body_bytes)
+                       upload_paths=UPLOAD_PATHS, upload_max_bytes=uploads.body_bytes,
+                       budget=UploadBudget(uploads.buffer_bytes))
     app.add_middleware(PreAuth, paths=UPLOAD_PATHS,
                        check=partial(identify, services=services.auth))
     origins = services.settings.cors_origins

@@ -20,110 +20,102 @@ def request_id() -> str:
     return serve_context._get_serve_request_context().request_id or uuid.uuid4().hex
 
 
+class UploadBudget:
+    """The bytes of upload bodies a replica receives into memory at once, shared by its
+    requests. Waiters are not served in order: a large upload can wait behind a stream of
+    small ones, up to `wait_s`."""
+
+    def __init__(self, limit_bytes: int, wait_s: float = 10.0):
+        self.limit = limit_bytes
+        self.wait_s = wait_s
+        self.held = 0
+        self._freed: asyncio.Condition | None = None  # made on the serving loop
+
+    async def take(self, wanted: int) -> bool:
+        """Reserve `wanted` bytes (at most the whole budget), waiting up to `wait_s`."""
+        if self._freed is None:
+            self._freed = asyncio.Condition()
+        async with self._freed:
+            try:
+                await asyncio.wait_for(
+                    self._freed.wait_for(lambda: self.held + wanted <= self.limit),
+                    self.wait_s)
+            except TimeoutError:
+                return False
+            self.held += wanted
+            return True
+
+    async def give_back(self, wanted: int) -> None:
+        self.held -= wanted  # at once, with no await: a cancellation cannot skip it
+        if self._freed is not None:
+            async with self._freed:
+                self._freed.notify_all()
+
+
 class BodyLimit:
     """Refuse a request whose declared or streamed body exceeds its limit, with 413: the
-    large limit only on the upload paths, the small one (JSON bodies) everywhere else."""
+    large limit only on the upload paths, the small one (JSON bodies) everywhere else.
+
+    Uploads are parsed in memory (api.py raises Starlette's spool size to the body limit: a
+    3 MB phone photo spooled to a file cost a thread hop per 64 KB chunk, each waiting for a
+    core). So that many at once cannot exhaust memory, an upload reserves its declared
+    length (the body limit when chunked) from `budget` before a byte is read; one that
+    finds no room is answered 503 with Retry-After, unread. No body may send more than it
+    declared (413), and an upload that sends nothing for `idle_s` is 408, so a stalled
+    client does not keep its share.
+    """
 
     def __init__(self, app: ASGIApp, max_bytes: int, upload_paths: set[str],
-                 upload_max_bytes: int):
+                 upload_max_bytes: int, budget: UploadBudget | None = None,
+                 idle_s: float = 30.0):
         self.app = app
         self.max_bytes = max_bytes
         self.upload_paths = upload_paths
         self.upload_max_bytes = upload_max_bytes
+        self.budget = budget
+        self.idle_s = idle_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         path = scope.get("path", "").removeprefix(scope.get("root_path", "")) or "/"
-        limit = self.upload_max_bytes if path in self.upload_paths else self.max_bytes
-        detail = f"Request body over {limit} bytes."
+        upload = path in self.upload_paths
+        limit = self.upload_max_bytes if upload else self.max_bytes
         declared = dict(scope["headers"]).get(b"content-length", b"")
         if declared.isdigit() and int(declared) > limit:
-            return await JSONResponse({"detail": detail}, 413)(scope, receive, send)
-        seen = 0
-
-        async def counted() -> Message:
-            nonlocal seen
-            message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > limit:  # chunked upload without Content-Length
-                raise HTTPException(413, detail)
-            return message
-
-        await self.app(scope, counted, send)
-
-
-class UploadBuffer:
-    """Bound the upload bodies a replica holds in memory at once, across its requests.
-
-    Uploads are parsed in memory (api.py raises Starlette's spool size to the body limit):
-    a 3 MB phone photo spooled to a file cost a thread hop per 64 KB chunk, and accepting it
-    waited behind other work for each hop. So that many uploads at once cannot exhaust
-    memory, each reserves its declared length (the body limit when chunked) before a byte is
-    read; one that finds no room in `wait_s` is answered 503 with Retry-After, unread. No
-    more than was reserved may arrive (413), and a body that sends nothing for `idle_s` is
-    408, so a stalled client does not keep its share. Waiters are not served in order: a
-    large upload can wait behind a stream of small ones, up to `wait_s`.
-    """
-
-    def __init__(self, app: ASGIApp, limit_bytes: int, upload_paths: set[str],
-                 upload_max_bytes: int, wait_s: float = 10.0, idle_s: float = 30.0):
-        self.app = app
-        self.limit = limit_bytes
-        self.upload_paths = upload_paths
-        self.upload_max_bytes = upload_max_bytes
-        self.wait_s = wait_s
-        self.idle_s = idle_s  # a body that sends nothing for this long is 408
-        self.held = 0
-        self._freed: asyncio.Condition | None = None  # made on the serving loop
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope.get("path", "").removeprefix(scope.get("root_path", "")) or "/"
-        if scope["type"] != "http" or scope["method"] != "POST" or path not in self.upload_paths:
-            return await self.app(scope, receive, send)
-        declared = dict(scope["headers"]).get(b"content-length", b"")
-        allowed = int(declared) if declared.isdigit() else self.upload_max_bytes
+            return await JSONResponse({"detail": f"Request body over {limit} bytes."},
+                                      413)(scope, receive, send)
+        allowed = int(declared) if declared.isdigit() else limit
+        budget = self.budget if upload and scope["method"] == "POST" else None
         # A body larger than the whole budget waits until it is alone, rather than never.
-        wanted = min(allowed, self.limit)
-        if self._freed is None:
-            self._freed = asyncio.Condition()
-        freed = self._freed
-        async with freed:
-            try:
-                await asyncio.wait_for(
-                    freed.wait_for(lambda: self.held + wanted <= self.limit), self.wait_s)
-                self.held += wanted
-                admitted = True
-            except TimeoutError:
-                admitted = False
-        if not admitted:
+        reserved = 0 if budget is None else min(allowed, budget.limit)
+        if budget is not None and not await budget.take(reserved):
             body = {"detail": "Too many uploads are being received; try again shortly."}
-            answer = JSONResponse(body, 503, {"Retry-After": str(RETRY_AFTER_S)})
-            return await answer(scope, receive, send)
+            return await JSONResponse(body, 503, {"Retry-After": str(RETRY_AFTER_S)})(
+                scope, receive, send)
+        idle_s = self.idle_s if budget is not None else None
         seen, whole = 0, False
 
-        async def bounded() -> Message:
-            # What was reserved is all that may arrive (a chunked body that also declares a
-            # length), and a body that stalls frees its reservation.
+        async def counted() -> Message:
             nonlocal seen, whole
             if whole:  # after the body: a wait for the disconnect, not for data
                 return await receive()
             try:
-                message = await asyncio.wait_for(receive(), self.idle_s)
+                async with asyncio.timeout(idle_s):
+                    message = await receive()
             except TimeoutError:
-                raise HTTPException(408, f"No upload data for {self.idle_s:g} s.") from None
+                raise HTTPException(408, f"No upload data for {idle_s:g} s.") from None
             whole = not message.get("more_body", False)
             seen += len(message.get("body", b""))
-            if seen > allowed:
-                raise HTTPException(413, f"Request body over its {allowed} bytes.")
+            if seen > allowed:  # chunked without a length, or more than it declared
+                raise HTTPException(413, f"Request body over {allowed} bytes.")
             return message
 
         try:
-            await self.app(scope, bounded, send)
+            await self.app(scope, counted, send)
         finally:
-            self.held -= wanted  # at once, with no await: a cancellation cannot skip it
-            async with freed:
-                freed.notify_all()
+            if budget is not None:
+                await budget.give_back(reserved)
 
 
 class PreAuth:

@@ -54,7 +54,7 @@ class Services:
     feedback: FeedbackStore  # users' corrections, for review
     retrieval: Retrieval
     # How many submissions write their photos to Redis at once (the bytes received are
-    # bounded by middleware.UploadBuffer). No photo is decoded here: the job does.
+    # bounded by middleware.UploadBudget). No photo is decoded here: the job does.
     upload_slots: asyncio.Semaphore
 
     @classmethod

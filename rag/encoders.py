@@ -51,7 +51,7 @@ class EfficientNetLite0Encoder:
         self.model = _head(model.eval().to(self.device))
         self.channels_last = compiled and self.device.type == "cpu"
         if self.channels_last:
-            self.model = _compiled_for_cpu(self.model, torch, self.side)
+            self.model = _compiled_for_cpu(self.model, self.side)
 
     def encode(self, images: list[bytes]) -> list[Embedding]:
         if not images:
@@ -90,7 +90,7 @@ def _head(model):
     return Head(model).eval()
 
 
-def _compiled_for_cpu(model, torch, side: int):
+def _compiled_for_cpu(model, side: int):
     """TorchScript, frozen, channels-last, with oneDNN graph fusion.
 
     On one CPU thread this runs EfficientNet-Lite0 at batch 1 in about 12 ms against eager
@@ -98,6 +98,8 @@ def _compiled_for_cpu(model, torch, side: int):
     made per input shape on its first calls: batch 1, what a CPU replica runs, is warmed
     here (each further shape costs ~100 ms once, and ~25 MB, when first seen).
     """
+    import torch
+
     torch.jit.enable_onednn_fusion(True)  # process-wide; only traced graphs use it
     example = torch.zeros(1, 3, side, side).contiguous(memory_format=torch.channels_last)
     with warnings.catch_warnings(), torch.no_grad():

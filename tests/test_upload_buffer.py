@@ -9,18 +9,20 @@ from starlette.formparsers import MultiPartParser
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from deployments.middleware import UploadBuffer
+from deployments.middleware import BodyLimit, UploadBudget
 
 
 class Held:
-    """An upload route behind UploadBuffer that holds each request until `release`."""
+    """An upload route behind BodyLimit and its budget that holds each request until
+    `release`."""
 
     def __init__(self, limit: int, wait_s: float = 5, idle_s: float = 5):
         self.release = asyncio.Event()
         self.entered = 0
-        self.buffered = UploadBuffer(self._app, limit_bytes=limit, upload_paths={"/upload"},
-                                     upload_max_bytes=10 * limit, wait_s=wait_s,
-                                     idle_s=idle_s)
+        self.budget = UploadBudget(limit, wait_s=wait_s)
+        self.buffered = BodyLimit(self._app, max_bytes=100, upload_paths={"/upload"},
+                                  upload_max_bytes=10 * limit, budget=self.budget,
+                                  idle_s=idle_s)
         self.client = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.buffered),
                                         base_url="http://t")
 
@@ -47,11 +49,11 @@ def test_an_upload_waits_for_room_then_is_received():
         await held.until_entered(1)
         second = held.post(b"b" * 800)
         await asyncio.sleep(0.2)
-        assert held.entered == 1 and held.buffered.held == 800  # waiting, its body unread
+        assert held.entered == 1 and held.budget.held == 800  # waiting, its body unread
         held.release.set()
         answers = await asyncio.gather(first, second)
         assert [a.json()["bytes"] for a in answers] == [800, 800] and held.entered == 2
-        assert held.buffered.held == 0
+        assert held.budget.held == 0
 
     asyncio.run(scenario())
 
@@ -64,12 +66,12 @@ def test_no_room_in_time_is_503_with_retry_after():
         refused = await held.client.post("/upload", content=b"b" * 200)
         assert refused.status_code == 503
         assert int(refused.headers["Retry-After"]) > 0 and refused.json()["detail"]
-        assert held.entered == 1 and held.buffered.held == 900
+        assert held.entered == 1 and held.budget.held == 900
         # Other paths are not counted.
         assert (await held.client.get("/elsewhere")).status_code == 200
         held.release.set()
         assert (await first).status_code == 200
-        assert held.buffered.held == 0
+        assert held.budget.held == 0
 
     asyncio.run(scenario())
 
@@ -84,19 +86,19 @@ def test_a_chunked_upload_reserves_the_body_limit_and_one_over_the_budget_waits_
 
         chunked = held.post(chunks())
         await held.until_entered(1)
-        assert held.buffered.held == 1000
+        assert held.budget.held == 1000
         small = held.post(b"y")
         await asyncio.sleep(0.2)
         assert held.entered == 1
         held.release.set()
         answers = await asyncio.gather(chunked, small)
         assert [a.json()["bytes"] for a in answers] == [10, 1]
-        assert held.buffered.held == 0
+        assert held.budget.held == 0
 
     asyncio.run(scenario())
 
 
-async def _call(buffered: UploadBuffer, headers: list, messages: list) -> list[dict]:
+async def _call(buffered: BodyLimit, headers: list, messages: list) -> list[dict]:
     """One request at the ASGI level, its body as given (a lying Content-Length, a stall)."""
     sent: list[dict] = []
     queue = list(messages)
@@ -129,7 +131,7 @@ def test_more_than_was_declared_is_413_and_a_stalled_body_is_408():
         stalled = await _call(held.buffered, [(b"content-length", b"100")], [
             {"type": "http.request", "body": b"x" * 10, "more_body": True}])
         assert stalled[-1] == {"type": "raised", "status": 408}
-        assert held.buffered.held == 0  # both gave their share back
+        assert held.budget.held == 0  # both gave their share back
 
     asyncio.run(scenario())
 
@@ -144,10 +146,10 @@ def test_a_request_canceled_while_held_gives_its_share_back():
         first.cancel()  # the client went away
         await asyncio.gather(first, return_exceptions=True)
         await held.until_entered(2)  # the waiting one was let in by the freed share
-        assert held.buffered.held == 600
+        assert held.budget.held == 600
         held.release.set()
         assert (await waiting).status_code == 200
-        assert held.buffered.held == 0
+        assert held.budget.held == 0
 
     asyncio.run(scenario())
 

@@ -24,12 +24,18 @@ ROOT = Path(__file__).resolve().parents[2]
 # serving HTTP directly and talking gRPC to each other. It binds every interface.
 HIGH_THROUGHPUT_ENV = {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "1", "RAY_SERVE_ENABLE_HA_PROXY": "1"}
 DEFAULT_CONFIG = ROOT / "serve_config.yaml"
-# Ray starts every worker process at niceness 15, so the replicas that accept uploads and
-# answer polls ran below the load's own clients, Redis and HAProxy, and the job workers'
-# WORK_NICENESS (10) changed nothing. At 0, the Ingress, classifier and Retriever run first
-# and the job workers yield to them (docs/benchmarks.md, run 20: a phone photo's submit
-# p50 88 ms, was 313).
-WORKER_ENV = {"RAY_worker_niceness": "0"}
+# Ray's worker settings for the embedded default (Ray's own spelling), each unless set:
+WORKER_ENV = {
+    # Ray keeps idle workers up to this many (its default: one per CPU). Jobs run on actors
+    # (deployments/job_workers.py), so an idle worker is ≈ 150 MB for nothing.
+    "RAY_num_workers_soft_limit": "1",
+    # Ray starts every worker at niceness 15, so the replicas that accept uploads and
+    # answer polls ran below the load's own clients, Redis and HAProxy, and the job
+    # workers' WORK_NICENESS (10) changed nothing. At 0, the Ingress, classifier and
+    # Retriever run first and the job workers yield to them (docs/benchmarks.md, run 19d:
+    # a phone photo's submit p50 88 ms, was 313).
+    "RAY_worker_niceness": "0",
+}
 SAME_LOOP = ("RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD", "RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP")
 
 
@@ -109,11 +115,6 @@ def _serve_run(args: argparse.Namespace, settings: Settings, env: dict[str, str]
         return synced.returncode
     # Ray's token authentication on the local cluster too (dashboard, Jobs API, RPCs).
     env["RAY_AUTH_MODE"] = os.environ.get("RAY_AUTH_MODE", "token")
-    # Ray keeps idle workers up to this many (its default: one per CPU). Jobs run on actors
-    # (deployments/job_workers.py), so an idle worker is ≈ 150 MB for nothing.
-    soft_limit = "RAY_num_workers_soft_limit"  # Ray's own spelling of the name
-    if soft_limit not in os.environ:
-        env[soft_limit] = "1"
     env.update({name: value for name, value in WORKER_ENV.items() if name not in os.environ})
     # Two of Serve's throughput settings, without the rest of its throughput mode: a
     # replica runs its user code on its main event loop, and a process routes its handle

@@ -45,16 +45,15 @@ def main(argv: list[str] | None = None) -> int:
         return _shutdown()
 
     stop = threading.Event()
-    deploying: list[subprocess.Popen] = []
+    deploy: subprocess.Popen | None = None
 
     def on_signal(signum: int, frame: object) -> None:
         # The first asks for a clean stop; a second one stops at once, as `serve run` does.
         for again in (signal.SIGINT, signal.SIGTERM):
             signal.signal(again, signal.SIG_DFL)
         stop.set()
-        for child in deploying:  # a deploy under way is not waited for
-            if child.poll() is None:
-                child.terminate()
+        if deploy is not None and deploy.poll() is None:
+            deploy.terminate()  # a deploy under way is not waited for
 
     ray.init(namespace=SERVE_NAMESPACE, include_dashboard=args.dashboard)
     # After ray.init, which installs a SIGTERM handler of its own.
@@ -65,8 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     deployed = False
     try:
         ports = [] if args.proxy_port is None else ["--proxy-port", str(args.proxy_port)]
-        deploying.append(subprocess.Popen([*here, "--deploy", *ports], env=env))
-        deployed = deploying[0].wait() == 0
+        deploy = subprocess.Popen([*here, "--deploy", *ports], env=env)
+        deployed = deploy.wait() == 0
         if deployed:
             stop.wait()
         elif not stop.is_set():
