@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 import yaml
 
@@ -99,6 +100,13 @@ def test_paleon_serve_runs_the_embedded_default(tmp_path, flags):
             found = http.get("/knowledge/search", headers=headers,
                              params={"q": "coiled shell with suture lines"}).json()
             assert found and found[0]["entry"]["description"]
+        # Ray's workers start at niceness 0 under `paleon serve` (Ray's own default is 15),
+        # so the replicas serving requests run first and the job workers below them.
+        # A Ray worker's title is its actor, then the method it is running, if any.
+        niceness = {(process.cmdline() or [""])[0].split(".")[0]: process.nice()
+                    for process in psutil.Process(server.pid).children(recursive=True)}
+        assert niceness["ray::ServeReplica:paleon:Ingress"] == 0, niceness
+        assert niceness["ray::JobWorker"] == Settings().jobs.work_niceness, niceness
         if "--dashboard" in flags:
             output = (tmp_path / "serve.log").read_text()
             url = re.search(r"Ray dashboard: (http://127\.0\.0\.1:\d+)", output).group(1)
