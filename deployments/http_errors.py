@@ -1,11 +1,11 @@
 """Every error leaves as JSON with `detail`, mapped from one place."""
 
 import logging
+import sys
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pymilvus import MilvusException
 from redis import exceptions as redis_errors
 from sqlalchemy import exc as sql_errors
 from starlette.exceptions import HTTPException
@@ -29,16 +29,27 @@ OUTAGES: tuple[tuple[type[Exception], str], ...] = (
     (sql_errors.OperationalError, "the user store"),
     (sql_errors.InterfaceError, "the user store"),
     (sql_errors.TimeoutError, "the user store"),
-    (MilvusException, "Milvus, which holds the reference specimens and the knowledge base"),
     # Only the kinds that say a deployment cannot answer now: an error raised inside a
     # deployment (a RayTaskError, also an instance of its cause) keeps its own status.
     *((kind, "a Serve deployment") for kind in UNAVAILABLE),
 )
 
 
+MILVUS = "Milvus, which holds the reference specimens and the knowledge base"
+
+
+def _milvus_down(exc: Exception) -> bool:
+    """A MilvusException, without importing pymilvus (and pandas) into the Ingress: the
+    Retriever talks to Milvus, and an error of its arrives with pymilvus loaded."""
+    pymilvus = sys.modules.get("pymilvus")
+    kind = getattr(pymilvus, "MilvusException", None)
+    return kind is not None and isinstance(exc, kind)
+
+
 def outage(request: Request, exc: Exception) -> JSONResponse | None:
     """503 for an exception that says a dependency is down; None for any other."""
-    what = next((what for kind, what in OUTAGES if isinstance(exc, kind)), None)
+    what = next((what for kind, what in OUTAGES if isinstance(exc, kind)),
+                MILVUS if _milvus_down(exc) else None)
     if what is None:
         return None
     log.error("%s %s: %s is unavailable (%s)", request.method, request.url.path, what,
@@ -76,6 +87,9 @@ def add_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        unavailable = outage(request, exc)  # Milvus's, which has no handler of its own
+        if unavailable is not None:
+            return unavailable
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return JSONResponse({"detail": "Internal server error; the request id is in "
                              "X-Request-ID."}, 500)

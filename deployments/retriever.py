@@ -23,7 +23,7 @@ from rag.knowledge.index import KnowledgeIndex
 from rag.records import Hit
 from rag.specimens import Specimen, SpecimenIndex, connect
 from rag.text import MiniLMTextEncoder
-from rag.thumbnails import ThumbnailStore
+from rag.thumbnail_store import ThumbnailStore
 
 COUNTS_TTL_S = 30.0
 

@@ -12,7 +12,7 @@ from rag import thumbnails
 from rag.encoders import ImageEncoder
 from rag.knowledge.index import sync_knowledge
 from rag.specimens import Specimen, SpecimenIndex
-from rag.thumbnails import ThumbnailStore
+from rag.thumbnail_store import ThumbnailStore
 
 SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
 

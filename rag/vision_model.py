@@ -11,9 +11,8 @@ import base64
 import io
 import json
 import logging
+from typing import TYPE_CHECKING
 
-import openai
-from openai.types.chat import ChatCompletionContentPartParam
 from PIL import Image
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
@@ -23,6 +22,9 @@ from rag.compose import from_entry
 from rag.knowledge import KnowledgeBase
 from rag.records import NoticeCode
 from rag.result import IdentificationResult
+
+if TYPE_CHECKING:
+    from openai.types.chat import ChatCompletionContentPartParam
 
 log = logging.getLogger("paleon.vision_model")
 # The SDK's DEBUG records carry whole requests (the photos as base64): never below INFO.
@@ -100,6 +102,11 @@ class VisionModel:
 
     def __init__(self, api_key: str, base_url: str, model: str, timeout_s: float,
                  max_retries: int, image_side: int):
+        # Imported here: a job worker without a vision model configured never loads the SDK
+        # (about 30 MB), nor does the Ingress that starts the workers.
+        import openai
+
+        self._errors = openai
         self.model = model
         self.image_side = image_side
         self.client = openai.AsyncOpenAI(api_key=api_key, base_url=base_url,
@@ -122,11 +129,11 @@ class VisionModel:
                     "schema": answer_schema(kb)}},
                 temperature=0,
             )
-        except openai.APITimeoutError as exc:
+        except self._errors.APITimeoutError as exc:
             raise VisionModelError("the vision model timed out") from exc
-        except openai.APIStatusError as exc:
+        except self._errors.APIStatusError as exc:
             raise VisionModelError(f"the vision model answered HTTP {exc.status_code}") from exc
-        except openai.APIError as exc:  # connection errors, unparseable responses
+        except self._errors.APIError as exc:  # connection errors, unparseable responses
             raise VisionModelError(f"the vision model was unreachable ({type(exc).__name__})"
                                    ) from exc
         message = response.choices[0].message if response.choices else None

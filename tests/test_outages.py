@@ -59,6 +59,12 @@ def test_health_says_what_is_down(without_redis):
     assert answer.status_code == 503 and "redis" in answer.json()["detail"]
 
 
+def _milvus_error() -> Exception:
+    from pymilvus import MilvusException
+
+    return MilvusException(code=2, message="Fail connecting to server on 127.0.0.1:19530")
+
+
 @pytest.mark.parametrize("raised,status,detail", [
     # An error a deployment raised on purpose keeps its status through Ray's wrapper.
     (lambda: RayTaskError("search", "trace", InvalidRequest("bad vector")).as_instanceof_cause(),
@@ -67,6 +73,9 @@ def test_health_says_what_is_down(without_redis):
     (lambda: ActorDiedError(), 503, "A Serve deployment is unavailable"),
     # What a handle says for one (deployments/handles.py) tells when to retry, too.
     (lambda: ServiceUnavailable("The classifier is unavailable"), 503, "The classifier"),
+    # Milvus down under the Retriever: its error arrives through Ray, with pymilvus.
+    (lambda: RayTaskError("search", "trace", _milvus_error()).as_instanceof_cause(), 503,
+     "Milvus, which holds"),
     # Any other failure inside a deployment is the server's fault, not an outage.
     (lambda: RayTaskError("search", "trace", KeyError("x")).as_instanceof_cause(), 500,
      "Internal server error"),

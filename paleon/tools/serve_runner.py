@@ -2,13 +2,16 @@
 
 `serve run` starts local Ray with its dashboard: a head process with a handful of module
 subprocesses (≈ 0.5 GB, and CPU all the time) that a single machine serving photos does not
-need. This starts Ray with `include_dashboard` set by `--dashboard`, deploys the same way as
-`serve run` (the config file's proxy, HTTP options and applications, through Serve's own
-client) and blocks until SIGINT or SIGTERM, then shuts Serve and Ray down.
+need. This starts local Ray as `ray.init` does, with `include_dashboard` set by
+`--dashboard` and without two processes a one-machine cluster does not use: the autoscaler's
+monitor and the log monitor, which copies every worker's output to a driver (≈ 90 MB each;
+the replicas' logs stay in the session's log folder, printed at start). It deploys the same
+way as `serve run` (the config file's proxy, HTTP options and applications, through Serve's
+own client) and blocks until SIGINT or SIGTERM, then shuts Serve and Ray down.
 
 The deploy and the shutdown run in short-lived child processes (`--deploy`, `--shutdown`):
 this process, which owns the local cluster for as long as it serves, imports only Ray's
-core, 107 MB against 220 with Serve (its pandas and pyarrow among them).
+core and is no driver of it.
 
     python -m paleon.tools.serve_runner serve_config.yaml [--dashboard] [--proxy-port N]
 
@@ -23,10 +26,15 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import ray
 
+if TYPE_CHECKING:
+    from ray._private.node import Node
+
 SERVE_NAMESPACE = "serve"  # where `serve run` puts its controller and applications
+WORKER_SETUP = "paleon.worker_setup.setup"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,12 +63,15 @@ def main(argv: list[str] | None = None) -> int:
         if deploy is not None and deploy.poll() is None:
             deploy.terminate()  # a deploy under way is not waited for
 
-    ray.init(namespace=SERVE_NAMESPACE, include_dashboard=args.dashboard)
-    # After ray.init, which installs a SIGTERM handler of its own.
+    node = _start_ray(args.dashboard)
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, on_signal)
+    print(f"Ray's logs (the replicas' and job workers' too): {node.get_logs_dir_path()}",
+          flush=True)
+    if args.dashboard:  # as ray.init says it, for `paleon serve --dashboard` to find
+        print(f"View the dashboard at http://{node.webui_url}", flush=True)
     here = [sys.executable, "-m", "paleon.tools.serve_runner", str(args.config)]
-    env = {**os.environ, "RAY_ADDRESS": ray.get_runtime_context().gcs_address}
+    env = {**os.environ, "RAY_ADDRESS": node.address}
     deployed = False
     try:
         ports = [] if args.proxy_port is None else ["--proxy-port", str(args.proxy_port)]
@@ -76,8 +87,31 @@ def main(argv: list[str] | None = None) -> int:
         if shut.returncode != 0:
             print(f"serve_runner: Serve's shutdown exited {shut.returncode}; stopping Ray "
                   "anyway", file=sys.stderr)
-        ray.shutdown()
+        node.kill_all_processes(check_alive=False, allow_graceful=True)
     return 0 if deployed or stop.is_set() else 1
+
+
+def _start_ray(dashboard: bool) -> "Node":
+    """A local head node, as `ray.init()` starts one (token authentication, no usage stats,
+    the dashboard on loopback), less the autoscaler's monitor and the log monitor.
+    `ray.init` cannot leave those out; `ray start --no-monitor --include-log-monitor=false`
+    can, but it would publish the cluster as the machine's default for every `ray.init()`."""
+    from ray._common.usage import usage_lib
+    from ray._private.authentication.authentication_token_setup import (
+        enable_token_auth_by_default,
+        ensure_token_if_auth_enabled,
+    )
+    from ray._private.node import Node
+    from ray._private.parameter import RayParams
+
+    enable_token_auth_by_default()
+    ensure_token_if_auth_enabled({}, create_token_if_missing=True)
+    usage_lib.set_usage_stats_enabled_via_env_var(False)
+    params = RayParams(include_dashboard=dashboard, dashboard_host="127.0.0.1",
+                       no_monitor=True,
+                       include_log_monitor=False)  # type: ignore[arg-type]  # as `ray start`
+    return Node(params, head=True, shutdown_at_exit=False, spawn_reaper=True,
+                ray_init_cluster=True)
 
 
 def _deploy(config_path: Path, proxy_port: int | None) -> int:
@@ -90,7 +124,10 @@ def _deploy(config_path: Path, proxy_port: int | None) -> int:
     if proxy_port is not None:
         config.http_options.host = "127.0.0.1"
         config.http_options.port = proxy_port
-    ray.init(namespace=SERVE_NAMESPACE, log_to_driver=False)
+    # Serve's controller and proxy are this job's actors: they take its setup hook, as the
+    # application's replicas take the config's (paleon/worker_setup.py).
+    ray.init(namespace=SERVE_NAMESPACE, log_to_driver=False,
+             runtime_env={"worker_process_setup_hook": WORKER_SETUP})
     # The controller is a detached actor: it and the applications outlive this process.
     client = serve_api.serve_start(
         http_options=config.http_options.model_dump(),
