@@ -73,10 +73,12 @@ class JobSettings(_Group):
     worker_concurrency: int = Field(default=16, ge=1, le=1000)
     # CPU each job worker reserves (it decodes the job's photos; the rest is waiting).
     task_cpus: float = Field(default=0.1, gt=0, le=4)
-    # The job workers (a job's decoding) run at this niceness, so that accepting uploads and
-    # answering polls go first when the CPU is saturated: a backlog waits `pending`, a
-    # request does not (0: no change). It only ever raises a process's niceness: Ray starts
-    # its workers at RAY_worker_niceness (15 unless set; `paleon serve` sets 0).
+    # What does a job's work runs at this niceness: the job workers (decoding), the
+    # VisionClassifier and Retriever replicas, and the milvus-lite that `paleon serve`
+    # starts. So accepting uploads and answering polls go first when the CPU is saturated:
+    # a backlog waits `pending`, a request does not (0: no change; docs/benchmarks.md, run
+    # 25). It only ever raises a process's niceness: Ray starts its workers at
+    # RAY_worker_niceness (15 unless set; `paleon serve` sets 0).
     work_niceness: int = Field(default=10, ge=0, le=19)
     # Requests a user may hold waiting on jobs at once per Ingress replica (long-polls:
     # beyond it they answer at once; live streams: 429).

@@ -24,11 +24,11 @@ def build_app(args: dict[str, Any]) -> Application:
     parsed = AppArgs.model_validate(args)
     if parsed.encoder not in ENCODERS:
         raise ValueError(f"unknown encoder {parsed.encoder!r}; known: {sorted(ENCODERS)}")
-    Settings(**parsed.settings)  # fail at build time, not in every replica
+    settings = Settings(**parsed.settings)  # fail at build time, not in every replica
     # @serve.deployment turns these classes into Deployments, but mypy keeps a decorated
     # class's own type, so it sees no `.bind`.
     classifier = VisionClassifier.bind(  # type: ignore[attr-defined]
-        parsed.encoder, parsed.device, parsed.torch_threads)
+        parsed.encoder, parsed.device, parsed.torch_threads, settings.jobs.work_niceness)
     retriever = Retriever.bind(  # type: ignore[attr-defined]
         parsed.settings, ENCODERS[parsed.encoder].dim)
     return Ingress.bind(classifier, retriever, parsed.settings)  # type: ignore[attr-defined]

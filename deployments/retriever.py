@@ -19,6 +19,7 @@ from configs import Settings
 from deployments import metrics
 from paleon import logs
 from paleon.errors import Conflict
+from paleon.priority import lower_priority
 from rag.knowledge.index import KnowledgeIndex
 from rag.records import Hit
 from rag.specimens import Specimen, SpecimenIndex, connect
@@ -37,6 +38,7 @@ class Retriever:
     def __init__(self, settings: dict, dim: int):
         logs.configure_replica()
         config = Settings(**settings)
+        lower_priority(config.jobs.work_niceness)  # a job's work: requests go first
         client = connect(config.milvus_uri, config.milvus_token_value)
         self.index = SpecimenIndex(client, dim=dim)
         self.knowledge = KnowledgeIndex(client, MiniLMTextEncoder())

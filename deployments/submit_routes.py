@@ -1,6 +1,7 @@
 """Submitting a job: POST /classify-async/ (photos inspected, quota taken, idempotency
 keys, the optional webhook), the one route that accepts uploads."""
 
+import asyncio
 import logging
 import re
 from typing import Annotated
@@ -12,7 +13,7 @@ from auth.deps import Caller
 from configs import UploadSettings
 from deployments import metrics, middleware
 from deployments.schemas import ClassifyAccepted
-from deployments.services import Services, ServicesDep
+from deployments.services import ServicesDep
 from jobs import uploads
 from jobs.idempotency import Replay, fingerprint
 from jobs.quota import QuotaState
@@ -101,10 +102,13 @@ async def classify_async(
     # Peek first: a user over the limit costs no photo reading. The take below is the atomic
     # decision. (A replay is answered whatever the job quota says now; the budget of refused
     # uploads applies to every request that sends photos.)
-    before = await state.quota.peek(user.id, user.tier)
+    # Both read at once: one wait on Redis, not two (each is a wake-up on a busy CPU).
+    before, refused = await asyncio.gather(state.quota.peek(user.id, user.tier),
+                                           state.refused_uploads.exhausted(user.id))
     if not replaying and before.remaining == 0:
         raise _over_quota(before, user.tier)
-    await _check_refused_uploads(state, user.id, before)
+    if refused is not None:
+        raise _refused_uploads(refused, before)
     request_id = middleware.request_id()
     async with state.upload_slots:  # bounds the photos held in memory
         try:
@@ -169,14 +173,12 @@ def _stated_context(age: str | None, locality: str | None) -> StatedContext:
     return StatedContext(age or None, locality or None)
 
 
-async def _check_refused_uploads(state: Services, user_id: str, before: QuotaState) -> None:
+def _refused_uploads(spent: QuotaState, before: QuotaState) -> QuotaExceeded:
     """429 before any photo is read once the day's budget of refused uploads is spent."""
-    spent = await state.refused_uploads.exhausted(user_id)
-    if spent is not None:
-        raise QuotaExceeded(
-            f"{spent.limit} uploads were refused today; uploads are refused until "
-            f"{spent.body()['reset_at']}.", rate_limit=before.body(),
-        ).with_headers({**before.headers(), "Retry-After": str(spent.retry_after())})
+    return QuotaExceeded(
+        f"{spent.limit} uploads were refused today; uploads are refused until "
+        f"{spent.body()['reset_at']}.", rate_limit=before.body(),
+    ).with_headers({**before.headers(), "Retry-After": str(spent.retry_after())})
 
 
 def _over_quota(quota: QuotaState, tier: str) -> QuotaExceeded:

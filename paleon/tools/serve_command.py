@@ -27,8 +27,13 @@ DEFAULT_CONFIG = ROOT / "serve_config.yaml"
 # Ray's worker settings for the embedded default (Ray's own spelling), each unless set:
 WORKER_ENV = {
     # Ray keeps idle workers up to this many (its default: one per CPU). Jobs run on actors
-    # (deployments/job_workers.py), so an idle worker is ≈ 150 MB for nothing.
-    "RAY_num_workers_soft_limit": "1",
+    # (deployments/job_workers.py), each in a worker of its own, so an idle one is ≈ 80 MB
+    # for nothing.
+    "RAY_num_workers_soft_limit": "0",
+    # Serve writes each log line to the replica's log file and again to stderr, for a
+    # driver to print; `paleon serve` runs no log monitor, so nothing reads stderr
+    # (paleon/tools/serve_runner.py).
+    "RAY_SERVE_LOG_TO_STDERR": "0",
     # Ray starts every worker at niceness 15, so the replicas that accept uploads and
     # answer polls ran below the load's own clients, Redis and HAProxy, and the job
     # workers' WORK_NICENESS (10) changed nothing. At 0, the Ingress, classifier and
@@ -46,7 +51,8 @@ def _ensure_services(settings: Settings, started: list[sidecars.Sidecar]) -> dic
         ("Redis", "REDIS_URL", settings.redis_url, 6379,
          lambda port: sidecars.start_redis(settings.data_dir / "redis", port)),
         ("Milvus", "MILVUS_URI", settings.milvus_uri, 19530,
-         lambda port: sidecars.start_milvus(settings.data_dir / "milvus", port)),
+         lambda port: sidecars.start_milvus(settings.data_dir / "milvus", port,
+                                            settings.jobs.work_niceness)),
     ]
     for name, variable, url, default_port, start in wanted:
         host, port = sidecars.host_port(url, default_port)

@@ -1,5 +1,6 @@
 """Local services the embedded default needs: a private redis-server and a milvus-lite server."""
 
+import os
 import shutil
 import socket
 import subprocess
@@ -63,7 +64,8 @@ def start_redis(data_dir: Path, port: int, persistent: bool = True) -> subproces
     return process
 
 
-def start_milvus(data_dir: Path, port: int) -> subprocess.Popen:
+def start_milvus(data_dir: Path, port: int, niceness: int = 0) -> subprocess.Popen:
+    """A milvus-lite server on loopback, at `niceness` (its searches are a job's work)."""
     binary = Path(sys.executable).with_name("milvus-lite")
     if not binary.exists():
         raise SidecarError("milvus-lite is not installed in this environment: pip install -e .")
@@ -74,6 +76,8 @@ def start_milvus(data_dir: Path, port: int) -> subprocess.Popen:
             [str(binary), "server", "--data-dir", str(data_dir.resolve()),
              "--host", "127.0.0.1", "--port", str(port)],
             stdout=out, stderr=subprocess.STDOUT,
+            # Set before it starts a thread: every thread it makes takes the niceness.
+            preexec_fn=(lambda: os.nice(niceness)) if niceness > 0 else None,  # noqa: PLW1509
         )
     wait_until_answering(process, "127.0.0.1", port, "milvus-lite server", 60, log)
     return process
