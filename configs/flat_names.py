@@ -29,6 +29,7 @@ FLAT_NAMES: dict[str, tuple[str, str]] = {
     "job_workers": ("jobs", "workers"),
     "job_worker_concurrency": ("jobs", "worker_concurrency"),
     "work_niceness": ("jobs", "work_niceness"),
+    "work_scheduling": ("jobs", "work_scheduling"),
     "shutdown_grace_s": ("jobs", "shutdown_grace_s"),
     "canceled_refunds_per_day": ("jobs", "canceled_refunds_per_day"),
     "waiting_requests_per_user": ("jobs", "waiting_requests_per_user"),

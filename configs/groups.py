@@ -1,8 +1,11 @@
 """Settings groups, each shaped like the part of Paleon that consumes it."""
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from configs.calibration import Calibration
+from paleon.priority import WorkPriority
 
 
 class _Group(BaseModel):
@@ -73,12 +76,17 @@ class JobSettings(_Group):
     worker_concurrency: int = Field(default=16, ge=1, le=1000)
     # CPU each job worker reserves (it decodes the job's photos; the rest is waiting).
     task_cpus: float = Field(default=0.1, gt=0, le=4)
-    # What does a job's work runs at this niceness: the job workers (decoding), the
-    # VisionClassifier and Retriever replicas, and the milvus-lite that `paleon serve`
-    # starts. So accepting uploads and answering polls go first when the CPU is saturated:
-    # a backlog waits `pending`, a request does not (0: no change; docs/benchmarks.md, run
-    # 25). It only ever raises a process's niceness: Ray starts its workers at
-    # RAY_worker_niceness (15 unless set; `paleon serve` sets 0).
+    # What does a job's work (the job workers' decoding, the VisionClassifier and Retriever
+    # replicas, the milvus-lite that `paleon serve` starts) yields the CPU to requests, so
+    # that accepting uploads and answering polls go first when it is saturated: a backlog
+    # waits `pending`, a request does not. "idle": Linux's SCHED_IDLE, the CPU only when
+    # nothing else wants it (docs/benchmarks.md, run 26: 640x480 submit p99 166 ms, was
+    # 526 niced); "nice": only the niceness below, a share kept however busy the machine
+    # (for one shared with other busy services). paleon/priority.py says more.
+    work_scheduling: Literal["idle", "nice"] = "idle"
+    # Niceness of the same processes (0: no change). It only ever raises a process's
+    # niceness: Ray starts its workers at RAY_worker_niceness (15 unless set; `paleon
+    # serve` sets 0).
     work_niceness: int = Field(default=10, ge=0, le=19)
     # Requests a user may hold waiting on jobs at once per Ingress replica (long-polls:
     # beyond it they answer at once; live streams: 429).
@@ -88,6 +96,10 @@ class JobSettings(_Group):
     canceled_refunds_per_day: int = Field(default=10, ge=0)
     # Seconds an ingress replica that is going away waits for the jobs it launched.
     shutdown_grace_s: float = Field(default=10.0, ge=0)
+
+    @property
+    def work_priority(self) -> WorkPriority:
+        return WorkPriority(self.work_niceness, self.work_scheduling == "idle")
 
 
 class WebhookSettings(_Group):

@@ -28,7 +28,7 @@ def build_app(args: dict[str, Any]) -> Application:
     # @serve.deployment turns these classes into Deployments, but mypy keeps a decorated
     # class's own type, so it sees no `.bind`.
     classifier = VisionClassifier.bind(  # type: ignore[attr-defined]
-        parsed.encoder, parsed.device, parsed.torch_threads, settings.jobs.work_niceness)
+        parsed.encoder, parsed.device, parsed.torch_threads, settings.jobs.work_priority)
     retriever = Retriever.bind(  # type: ignore[attr-defined]
         parsed.settings, ENCODERS[parsed.encoder].dim)
     return Ingress.bind(classifier, retriever, parsed.settings)  # type: ignore[attr-defined]

@@ -6,7 +6,7 @@ from ray import serve
 
 from deployments import metrics
 from paleon import logs
-from paleon.priority import lower_priority
+from paleon.priority import WorkPriority, lower_priority
 from rag.encoders import build_encoder
 from rag.records import Embedding
 
@@ -18,10 +18,10 @@ from rag.records import Embedding
 )
 class VisionClassifier:
     def __init__(self, encoder: str = "efficientnet-lite0", device: str = "cpu",
-                 threads: int | None = None, niceness: int = 0):
+                 threads: int | None = None, priority: WorkPriority | None = None):
         logs.configure_replica()
-        # A job's work: it yields the CPU to the requests (configs.JobSettings.work_niceness).
-        lower_priority(niceness)
+        # A job's work: it yields the CPU to requests (JobSettings.work_scheduling).
+        lower_priority(priority or WorkPriority())
         # None keeps torch's default, which follows the OMP_NUM_THREADS that Ray derives from
         # the replica's num_cpus. More threads than reserved cores spin against the other
         # replicas: on 2 cores, 2 threads served ~25 % fewer images/s than 1 (docs/benchmarks.md).

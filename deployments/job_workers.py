@@ -50,7 +50,7 @@ class JobWorker:
 
     def __init__(self, wiring: JobWiring):
         logs.configure_worker("job")
-        lower_priority(wiring.settings.jobs.work_niceness)
+        lower_priority(wiring.settings.jobs.work_priority)
         self._wiring = wiring
         self._runner: JobRunner | None = None
 

@@ -38,7 +38,7 @@ class Retriever:
     def __init__(self, settings: dict, dim: int):
         logs.configure_replica()
         config = Settings(**settings)
-        lower_priority(config.jobs.work_niceness)  # a job's work: requests go first
+        lower_priority(config.jobs.work_priority)  # a job's work: requests go first
         client = connect(config.milvus_uri, config.milvus_token_value)
         self.index = SpecimenIndex(client, dim=dim)
         self.knowledge = KnowledgeIndex(client, MiniLMTextEncoder())

@@ -1,16 +1,58 @@
-"""Process priority: the heavy work of a job yields the CPU to requests."""
+"""Process priority: the heavy work of a job yields the CPU to requests.
+
+Two means, both open to any user (neither needs privileges) and both kept by every thread a
+thread starts:
+- a niceness: a share of the CPU against busier processes (10: about a tenth);
+- Linux's SCHED_IDLE policy: the CPU only when no ordinary process wants it, and given up
+  at once when one wakes, so a request never waits behind a job's work. Jobs then get
+  whatever the requests leave, which on a machine shared with other busy services can be
+  nothing for a while (a job then waits `pending`, then fails by its deadline).
+"""
 
 import logging
 import os
+from dataclasses import dataclass
 
 log = logging.getLogger("paleon")
 
 
-def lower_priority(niceness: int) -> None:
-    """Raise this process's niceness to `niceness`, every thread of it (never lower it: that
-    needs privileges). On Linux a niceness belongs to a thread, and a new thread takes its
-    creator's: `os.nice` in one thread left the event loop and the threads it starts (the
-    decoding) at the old niceness."""
+@dataclass(frozen=True)
+class WorkPriority:
+    niceness: int = 0
+    idle: bool = False  # SCHED_IDLE, where the OS has it (Linux)
+
+    def apply_here(self) -> None:
+        """For a child process about to start (subprocess's preexec_fn): before it starts
+        any thread, so all of them take it."""
+        if self.niceness > 0:
+            os.nice(self.niceness)
+        if self.idle and hasattr(os, "SCHED_IDLE"):
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+
+
+def lower_priority(priority: WorkPriority) -> None:
+    """Raise this process's niceness to `priority.niceness`, and put it under SCHED_IDLE when
+    asked, every thread of it (never the other way: that needs privileges). On Linux both
+    belong to a thread, and a new thread takes its creator's: `os.nice` in one thread left
+    the event loop and the threads it starts (the decoding) at the old niceness."""
+    _lower_niceness(priority.niceness)
+    if priority.idle and hasattr(os, "SCHED_IDLE"):
+        for tid in _threads():
+            try:
+                os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
+            except OSError:  # a thread that ended meanwhile
+                continue
+        log.info("running under SCHED_IDLE: only on CPU time that requests leave")
+
+
+def _threads() -> list[int]:
+    try:
+        return [int(tid) for tid in os.listdir("/proc/self/task")]
+    except OSError:  # no procfs: the process as the OS defines it
+        return [0]
+
+
+def _lower_niceness(niceness: int) -> None:
     if niceness <= 0 or not hasattr(os, "setpriority"):
         return
     current = os.getpriority(os.PRIO_PROCESS, 0)
@@ -20,11 +62,7 @@ def lower_priority(niceness: int) -> None:
         log.warning("already at niceness %d, above the %d asked for: set "
                     "RAY_worker_niceness=0 for the replicas to run first", current, niceness)
         return
-    try:
-        threads = [int(tid) for tid in os.listdir("/proc/self/task")]
-    except OSError:  # no procfs: the process as the OS defines it
-        threads = [0]
-    for tid in threads:
+    for tid in _threads():
         try:
             if os.getpriority(os.PRIO_PROCESS, tid) < niceness:
                 os.setpriority(os.PRIO_PROCESS, tid, niceness)

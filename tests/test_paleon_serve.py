@@ -1,5 +1,6 @@
 """The README's run command: `paleon serve` starts what is missing and stops it on Ctrl-C."""
 
+import os
 import re
 import signal
 import subprocess
@@ -101,12 +102,25 @@ def test_paleon_serve_runs_the_embedded_default(tmp_path, flags):
                              params={"q": "coiled shell with suture lines"}).json()
             assert found and found[0]["entry"]["description"]
         # Ray's workers start at niceness 0 under `paleon serve` (Ray's own default is 15),
-        # so the replicas serving requests run first and the job workers below them.
+        # so the replica serving requests runs first and what does a job's work below it.
         # A Ray worker's title is its actor, then the method it is running, if any.
-        niceness = {(process.cmdline() or [""])[0].split(".")[0]: process.nice()
-                    for process in psutil.Process(server.pid).children(recursive=True)}
-        assert niceness["ray::ServeReplica:paleon:Ingress"] == 0, niceness
-        assert niceness["ray::JobWorker"] == Settings().jobs.work_niceness, niceness
+        processes = psutil.Process(server.pid).children(recursive=True)
+        lines = [" ".join(process.cmdline()) for process in processes]
+        priority = {line: (process.nice(), os.sched_getscheduler(process.pid))
+                    for process, line in zip(processes, lines, strict=True)}
+
+        def of(needle: str) -> tuple[int, int]:
+            return next(p for line, p in priority.items() if needle in line)
+
+        assert of("ray::ServeReplica:paleon:Ingress") == (0, os.SCHED_OTHER), priority
+        work = Settings().jobs.work_priority
+        assert work.idle  # the default: SCHED_IDLE
+        for name in ("ray::JobWorker", "ray::ServeReplica:paleon:VisionClassifier",
+                     "ray::ServeReplica:paleon:Retriever", "milvus-lite server"):
+            assert of(name) == (work.niceness, os.SCHED_IDLE), (name, priority)
+        # Only what serving needs: no autoscaler monitor, log monitor or idle Ray worker.
+        for unneeded in ("autoscaler/_private/monitor.py", "log_monitor.py", "ray::IDLE"):
+            assert not any(unneeded in line for line in lines), (unneeded, lines)
         if "--dashboard" in flags:
             output = (tmp_path / "serve.log").read_text()
             url = re.search(r"Ray dashboard: (http://127\.0\.0\.1:\d+)", output).group(1)

@@ -52,7 +52,7 @@ def _ensure_services(settings: Settings, started: list[sidecars.Sidecar]) -> dic
          lambda port: sidecars.start_redis(settings.data_dir / "redis", port)),
         ("Milvus", "MILVUS_URI", settings.milvus_uri, 19530,
          lambda port: sidecars.start_milvus(settings.data_dir / "milvus", port,
-                                            settings.jobs.work_niceness)),
+                                            settings.jobs.work_priority)),
     ]
     for name, variable, url, default_port, start in wanted:
         host, port = sidecars.host_port(url, default_port)

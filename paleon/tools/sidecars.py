@@ -1,6 +1,5 @@
 """Local services the embedded default needs: a private redis-server and a milvus-lite server."""
 
-import os
 import shutil
 import socket
 import subprocess
@@ -12,6 +11,7 @@ from contextlib import closing
 from pathlib import Path
 from urllib.parse import urlparse
 
+from paleon.priority import WorkPriority
 from paleon.private import private_dir
 
 
@@ -64,8 +64,9 @@ def start_redis(data_dir: Path, port: int, persistent: bool = True) -> subproces
     return process
 
 
-def start_milvus(data_dir: Path, port: int, niceness: int = 0) -> subprocess.Popen:
-    """A milvus-lite server on loopback, at `niceness` (its searches are a job's work)."""
+def start_milvus(data_dir: Path, port: int,
+                 priority: WorkPriority | None = None) -> subprocess.Popen:
+    """A milvus-lite server on loopback, at `priority` (its searches are a job's work)."""
     binary = Path(sys.executable).with_name("milvus-lite")
     if not binary.exists():
         raise SidecarError("milvus-lite is not installed in this environment: pip install -e .")
@@ -76,8 +77,8 @@ def start_milvus(data_dir: Path, port: int, niceness: int = 0) -> subprocess.Pop
             [str(binary), "server", "--data-dir", str(data_dir.resolve()),
              "--host", "127.0.0.1", "--port", str(port)],
             stdout=out, stderr=subprocess.STDOUT,
-            # Set before it starts a thread: every thread it makes takes the niceness.
-            preexec_fn=(lambda: os.nice(niceness)) if niceness > 0 else None,  # noqa: PLW1509
+            # Set before it starts a thread: every thread it makes takes it.
+            preexec_fn=None if priority is None else priority.apply_here,  # noqa: PLW1509
         )
     wait_until_answering(process, "127.0.0.1", port, "milvus-lite server", 60, log)
     return process
