@@ -76,9 +76,9 @@ class JobSettings(_Group):
     worker_concurrency: int = Field(default=16, ge=1, le=1000)
     # CPU each job worker reserves (it decodes the job's photos; the rest is waiting).
     task_cpus: float = Field(default=0.1, gt=0, le=4)
-    # How what does a job's work (the job workers' decoding, the VisionClassifier and
-    # Retriever replicas, the milvus-lite that `paleon serve` starts) yields the CPU to
-    # requests, so that accepting uploads and answering polls go first when it is
+    # How the processes that do a job's work (the job workers' decoding, the
+    # VisionClassifier and Retriever replicas, the milvus-lite that `paleon serve` starts)
+    # yield the CPU to requests, so that accepting uploads and answering polls go first when it is
     # saturated: a backlog waits `pending`, a request does not. "idle": Linux's SCHED_IDLE,
     # the CPU only when nothing else wants it (docs/benchmarks.md: 640x480 submit p99
     # 166 ms in run 27, 526 niced in run 26); "nice": only the niceness below, a share kept

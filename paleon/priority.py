@@ -22,12 +22,9 @@ class WorkPriority:
     idle: bool = False  # SCHED_IDLE, where the OS has it (Linux)
 
     def apply_here(self) -> None:
-        """For a child process about to start (subprocess's preexec_fn): before it starts
-        any thread, so all of them take it."""
-        if self.niceness > 0:
-            os.nice(self.niceness)
-        if self.idle and hasattr(os, "SCHED_IDLE"):
-            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        """For a child process about to start (subprocess's preexec_fn, so nothing that
+        logs): before it starts any thread, so all of them take it."""
+        _set(self, [0])
 
 
 def lower_priority(priority: WorkPriority) -> None:
@@ -35,14 +32,29 @@ def lower_priority(priority: WorkPriority) -> None:
     asked, every thread of it (never the other way: that needs privileges). On Linux both
     belong to a thread, and a new thread takes its creator's: `os.nice` in one thread left
     the event loop and the threads it starts (the decoding) at the old niceness."""
-    _lower_niceness(priority.niceness)
-    if priority.idle and hasattr(os, "SCHED_IDLE"):
-        for tid in _threads():
-            try:
+    current = os.getpriority(os.PRIO_PROCESS, 0) if hasattr(os, "getpriority") else 0
+    if current > priority.niceness > 0:
+        # Ray's workers start at RAY_worker_niceness (15 by default): the replicas then run
+        # as niced as this one, and nothing yields to them.
+        log.warning("already at niceness %d, above the %d asked for: set "
+                    "RAY_worker_niceness=0 for the replicas to run first", current,
+                    priority.niceness)
+    _set(priority, _threads())
+    if priority.niceness > 0 or priority.idle:
+        log.info("running at niceness %d%s", max(current, priority.niceness),
+                 " under SCHED_IDLE (only on CPU time that requests leave)"
+                 if priority.idle else "")
+
+
+def _set(priority: WorkPriority, threads: list[int]) -> None:
+    for tid in threads:
+        try:
+            if priority.niceness > 0 and os.getpriority(os.PRIO_PROCESS, tid) < priority.niceness:
+                os.setpriority(os.PRIO_PROCESS, tid, priority.niceness)
+            if priority.idle and hasattr(os, "SCHED_IDLE"):
                 os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
-            except OSError:  # a thread that ended meanwhile
-                continue
-        log.info("running under SCHED_IDLE: only on CPU time that requests leave")
+        except OSError:  # a thread that ended meanwhile
+            continue
 
 
 def _threads() -> list[int]:
@@ -50,22 +62,3 @@ def _threads() -> list[int]:
         return [int(tid) for tid in os.listdir("/proc/self/task")]
     except OSError:  # no procfs: the process as the OS defines it
         return [0]
-
-
-def _lower_niceness(niceness: int) -> None:
-    if niceness <= 0 or not hasattr(os, "setpriority"):
-        return
-    current = os.getpriority(os.PRIO_PROCESS, 0)
-    if current > niceness:
-        # Ray's workers start at RAY_worker_niceness (15 by default): the replicas then run
-        # as niced as this one, and nothing yields to them.
-        log.warning("already at niceness %d, above the %d asked for: set "
-                    "RAY_worker_niceness=0 for the replicas to run first", current, niceness)
-        return
-    for tid in _threads():
-        try:
-            if os.getpriority(os.PRIO_PROCESS, tid) < niceness:
-                os.setpriority(os.PRIO_PROCESS, tid, niceness)
-        except OSError:  # a thread that ended meanwhile
-            continue
-    log.info("running at niceness %d", niceness)

@@ -121,6 +121,18 @@ def test_paleon_serve_runs_the_embedded_default(tmp_path, flags):
         # Only what serving needs: no autoscaler monitor, log monitor or idle Ray worker.
         for unneeded in ("autoscaler/_private/monitor.py", "log_monitor.py", "ray::IDLE"):
             assert not any(unneeded in line for line in lines), (unneeded, lines)
+        # The setup hook reached Serve's own actors and the replicas: no pandas or pyarrow
+        # loaded where nothing searches Milvus (paleon/worker_setup.py).
+        by_title = {line.split()[0].split(".")[0]: process
+                    for process, line in zip(processes, lines, strict=True) if line}
+        for title in ("ray::ServeController", "ray::ProxyActor", "ray::JobWorker",
+                      "ray::ServeReplica:paleon:Ingress",
+                      "ray::ServeReplica:paleon:VisionClassifier"):
+            mapped = {m.path for m in by_title[title].memory_maps()}
+            assert not any("/pandas/" in p or "/pyarrow/" in p for p in mapped), title
+        # The Ingress and its job workers hand large buffers back (serve_config.yaml).
+        for title in ("ray::ServeReplica:paleon:Ingress", "ray::JobWorker"):
+            assert by_title[title].environ().get("MALLOC_MMAP_THRESHOLD_") == "1048576"
         if "--dashboard" in flags:
             output = (tmp_path / "serve.log").read_text()
             url = re.search(r"Ray dashboard: (http://127\.0\.0\.1:\d+)", output).group(1)

@@ -34,7 +34,6 @@ if TYPE_CHECKING:
     from ray._private.node import Node
 
 SERVE_NAMESPACE = "serve"  # where `serve run` puts its controller and applications
-WORKER_SETUP = "paleon.worker_setup.setup"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -124,10 +123,13 @@ def _deploy(config_path: Path, proxy_port: int | None) -> int:
     if proxy_port is not None:
         config.http_options.host = "127.0.0.1"
         config.http_options.port = proxy_port
-    # Serve's controller and proxy are this job's actors: they take its setup hook, as the
-    # application's replicas take the config's (paleon/worker_setup.py).
+    # Serve's controller and proxy are this job's actors: they take the setup hook the
+    # config gives its applications' replicas (paleon/worker_setup.py).
+    hooks = {app.runtime_env.get("worker_process_setup_hook")
+             for app in config.applications} - {None}
     ray.init(namespace=SERVE_NAMESPACE, log_to_driver=False,
-             runtime_env={"worker_process_setup_hook": WORKER_SETUP})
+             runtime_env={"worker_process_setup_hook": hooks.pop()} if len(hooks) == 1
+             else None)
     # The controller is a detached actor: it and the applications outlive this process.
     client = serve_api.serve_start(
         http_options=config.http_options.model_dump(),
