@@ -45,18 +45,20 @@ def links(scientific_name: str) -> Links:
                  wikipedia=f"https://en.wikipedia.org/wiki/Special:Search?search={name}")
 
 
-def candidates(scores: dict[str, float], kb: KnowledgeBase, n: int = 5,
+def candidates(scores: dict[str, float], kb: KnowledgeBase, cal: Calibration, n: int = 5,
                age: AgeInterval | None = None,
                before: dict[str, float] | None = None) -> list[Candidate]:
-    """The top `n` groups; with an age, each says whether it fits and, given `before` (the
-    scores without the prior), its confidence from the photos alone."""
+    """The top `n` groups at their calibrated confidence; with an age, each says whether it
+    fits and, given `before` (the scores without the prior), its confidence from the photos
+    alone."""
     out = []
     for key, p in ranked(scores)[:n]:
         entry = kb.by_id.get(key)
         out.append(Candidate(
             taxon_id=entry.id if entry else None, taxon=entry.name if entry else key,
-            rank=entry.rank if entry else None, confidence=round(p, 4),
-            confidence_before_prior=None if before is None else round(before.get(key, 0.0), 4),
+            rank=entry.rank if entry else None, confidence=round(cal.confidence(p), 4),
+            confidence_before_prior=None if before is None
+            else round(cal.confidence(before.get(key, 0.0)), 4),
             range_consistent=range_consistent(key, age, kb),
             links=links(entry.scientific_name) if entry else None))
     return out
@@ -96,13 +98,21 @@ def _rolled_up(name: str, decision: Decision, evidence: ImageEvidence, kb: Knowl
     members = kb.descendants(name)
     first = max(e.range.first_ma for e in members)
     last = min(e.range.last_ma for e in members)
-    inside = [kb.by_id[key].name for key, p in ranked(evidence.scores)
-              if key in kb.by_id and any(t.name == name for t in kb.by_id[key].lineage)
-              and p >= 0.05]
+    if decision.source == "imagenet":
+        inside = [kb.by_id[key].name for w in evidence.weak for key in w.taxon_ids
+                  if any(t.name == name for t in kb.by_id[key].lineage)]
+        inside = list(dict.fromkeys(inside))
+        fit = (f"The photos look like {', '.join(inside)} to the image model, and the "
+               "reference collection has nothing close enough to say more.")
+    else:
+        inside = [kb.by_id[key].name for key, p in ranked(evidence.scores)
+                  if key in kb.by_id and any(t.name == name for t in kb.by_id[key].lineage)
+                  and p >= 0.05]
+        fit = (f"The photos fit several groups within it ({', '.join(inside)}), and none of "
+               "them on its own confidently.")
     description = (
-        f"{name} ({kb.ranks[name]}). The photos fit several groups within it "
-        f"({', '.join(inside)}), and none of them on its own confidently. The knowledge base "
-        f"holds {len(members)} group(s) in {name}: {', '.join(e.name for e in members)}.")
+        f"{name} ({kb.ranks[name]}). {fit} The knowledge base holds {len(members)} "
+        f"group(s) in {name}: {', '.join(e.name for e in members)}.")
     return Identification(
         status="rolled_up", taxon=name, scientific_name=name, rank=kb.ranks[name],
         lineage=kb.lineage(name), confidence=round(decision.confidence, 4),
@@ -128,15 +138,27 @@ def _explain(decision: Decision, evidence: ImageEvidence, hits: list[list[Hit]],
             if evidence.best_similarity is not None else ""
         return (f"{matching} of the {total} nearest reference specimens across {len(hits)} "
                 f"photo(s) are {named[0][0]}{best}. Confidence {decision.confidence:.0%}.")
-    split = " and ".join(f"{name} ({p:.0%})" for name, p in named[:2])
+    split = " and ".join(f"{name} ({cal.confidence(p):.0%})" for name, p in named[:2])
+    if decision.source == "imagenet":
+        taxon = _rolled_up_taxon(decision)
+        seen = ", ".join(dict.fromkeys(f"'{w.imagenet_class}' ({w.score:.0%})"
+                                       for w in evidence.weak))
+        return (f"No reference specimen is similar enough to name a group, but the image "
+                f"model recognises {seen} in the photos, which points to {kb.ranks[taxon]} "
+                f"{taxon}. This comes from a general image model, not from the reference "
+                f"collection: confidence {decision.confidence:.0%}.")
     if decision.status == "rolled_up":
         taxon = _rolled_up_taxon(decision)
         return (f"The evidence is split between {split}; no single group reaches "
                 f"{cal.threshold:.0%}, but together they are {kb.ranks[taxon]} "
                 f"{taxon} at {decision.confidence:.0%}.")
+    unlike = "" if evidence.best_similarity is None or evidence.unknown < 0.5 else (
+        f" The photos are unlike every reference specimen (the closest is "
+        f"{evidence.best_similarity:.2f} similar), which usually means the collection lacks "
+        "this group, or its references look different (drawings rather than photos, "
+        "another lighting or background).")
     return (f"No group reaches {cal.threshold:.0%} confidence"
-            + (f"; the closest are {split}." if named else ".")
-            + f" The open-set share (nothing indexed fits) is {evidence.unknown:.0%}.")
+            + (f"; the closest are {split}." if named else ".") + unlike)
 
 
 def _notices(decision: Decision, evidence: ImageEvidence, per_image: list[ImageEvidence],
@@ -146,14 +168,13 @@ def _notices(decision: Decision, evidence: ImageEvidence, per_image: list[ImageE
     out = []
     if decision.status == "unidentified":
         out.append(notices.unidentified())
+    # Only evidence of a pseudofossil says so: a fossil the collection does not cover
+    # resembles no reference either, and is no less a fossil for it.
     pseudo = pseudofossil_share(evidence.scores, kb)
     if pseudo >= cal.not_fossil:
         names = [kb.by_id[k].name for k, p in ranked(evidence.scores)
                  if k in kb.by_id and kb.by_id[k].kind == "pseudofossil" and p >= 0.05]
         out.append(notices.not_a_fossil(f"it looks like {', '.join(names)} ({pseudo:.0%})"))
-    elif evidence.unknown >= cal.unknown_not_fossil:
-        out.append(notices.not_a_fossil(f"it resembles no reference fossil (best similarity "
-                                        f"{evidence.best_similarity:.2f})"))
     leaders = [ranked(image.scores)[0] for image in per_image if image.scores]
     tops = {key for key, p in leaders if p >= cal.threshold}
     if len(tops) > 1:
@@ -190,7 +211,7 @@ def compose(hits: list[list[Hit]], classes: list[list[ImageNetClass]], kb: Knowl
     per_image = [image_evidence(h, c, kb, cal) for h, c in zip(hits, classes, strict=True)]
     visual = combine(per_image)
     evidence = visual if age is None else age_prior(visual, age, kb, cal)
-    decision = decide(evidence, kb, cal)
+    decision = decide(evidence, kb, cal, age)
     explanation = _explain(decision, evidence, hits, kb, cal) + _prior_explained(
         visual, evidence, age, kb)
     if decision.status == "identified" and decision.key in kb.by_id:
@@ -216,11 +237,12 @@ def compose(hits: list[list[Hit]], classes: list[list[ImageNetClass]], kb: Knowl
                                                 last_ma=age.last_ma, unit=age.name)
     return IdentificationResult(
         identification=identification,
-        candidates=candidates(evidence.scores, kb, age=age,
+        candidates=candidates(evidence.scores, kb, cal, age=age,
                               before=None if age is None else visual.scores),
         similar_specimens=_similar(list(best.values())[:10], kb),
         per_image=[PerImage(index=i, candidates=candidates(
-                                e.scores, kb, age=age, before=None if age is None else e.scores),
+                                e.scores, kb, cal, age=age,
+                                before=None if age is None else e.scores),
                             unknown=round(e.unknown, 4), best_similarity=e.best_similarity,
                             similar_specimens=_similar(h, kb), encoder_classes=c,
                             weak_evidence=e.weak)

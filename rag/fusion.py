@@ -5,10 +5,12 @@ gets the weight Σ_{j: l_j = label} exp((s_j - s0) / T), and an open-set "none o
 one unit per neighbour: the weight a neighbour at exactly s0 would have. Normalised, these are
 a temperature-scaled softmax with an open-set reference: confidence falls when neighbours
 disagree (their weight is split) and when they are only faintly similar (the open set wins).
-T (`CALIBRATION__TEMPERATURE`) is fitted by `paleon eval --calibrate`, which minimises the
-negative log-likelihood of held-out photos (temperature scaling); s0
-(`CALIBRATION__OPEN_SET_SIMILARITY`) is set from the similarities of photos with and
-without a fossil (docs/identification.md).
+The confidence shown is a Platt map of that probability (`Calibration.confidence`). T, s0,
+the map and the threshold are fitted per collection by `paleon calibrate` (rag/calibrate/),
+on photos of the collection's own references searched against the other specimens.
+
+ImageNet's own classes are weak evidence, kept apart from the collection's: they answer,
+as a roll-up to the taxon a class stands for, only when the collection names nothing.
 """
 
 import math
@@ -27,7 +29,8 @@ class ImageEvidence:
     scores: dict[str, float]  # label key → probability, without the open set
     unknown: float
     best_similarity: float | None
-    weak: list[WeakEvidence]  # ImageNet classes that pointed at a knowledge-base entry
+    weak: list[WeakEvidence]  # ImageNet classes that pointed at knowledge-base entries
+    views: int = 1  # photos combined into this evidence
 
 
 def label_key(kb: KnowledgeBase, label: str) -> str:
@@ -47,19 +50,20 @@ def image_evidence(hits: list[Hit], classes: list[ImageNetClass], kb: KnowledgeB
     unknown_weight = max(len(hits), 1) * math.exp(-top)
     total = sum(weights.values()) + unknown_weight
     scores = {key: w / total for key, w in weights.items()}
-    unknown = unknown_weight / total
-
-    weak = [WeakEvidence(imagenet_class=c.name, taxon_id=kb.imagenet[c.name], score=c.score)
-            for c in classes if c.name in kb.imagenet]
-    mass = sum(w.score for w in weak)
-    share = cal.weak_evidence_weight * min(1.0, mass)
-    if share > 0:
-        scores = {key: p * (1 - share) for key, p in scores.items()}
-        unknown *= 1 - share
-        for w in weak:
-            scores[w.taxon_id] = scores.get(w.taxon_id, 0.0) + share * w.score / mass
     best = max((hit.score for hit in hits), default=None)
-    return ImageEvidence(scores, unknown, best, weak)
+    return ImageEvidence(scores, unknown_weight / total, best, weak_evidence(classes, kb))
+
+
+def weak_evidence(classes: list[ImageNetClass], kb: KnowledgeBase) -> list[WeakEvidence]:
+    out = []
+    for c in classes:
+        ids = kb.imagenet.get(c.name)
+        if ids:
+            taxon = kb.by_id[ids[0]].scientific_name if len(ids) == 1 \
+                else kb.common_ancestor(ids)
+            out.append(WeakEvidence(imagenet_class=c.name, taxon=taxon, taxon_ids=ids,
+                                    score=c.score))
+    return out
 
 
 def combine(images: list[ImageEvidence]) -> ImageEvidence:
@@ -71,7 +75,8 @@ def combine(images: list[ImageEvidence]) -> ImageEvidence:
             scores[key] += p / len(images)
     bests = [i.best_similarity for i in images if i.best_similarity is not None]
     return ImageEvidence(dict(scores), sum(i.unknown for i in images) / len(images),
-                         max(bests, default=None), [w for i in images for w in i.weak])
+                         max(bests, default=None), [w for i in images for w in i.weak],
+                         sum(i.views for i in images))
 
 
 def per_entry(kb: KnowledgeBase, labels: dict[str, int]) -> dict[str, int]:
@@ -103,7 +108,8 @@ def age_prior(evidence: ImageEvidence, age: AgeInterval, kb: KnowledgeBase,
     if total <= 0:
         return evidence
     return ImageEvidence({key: p / total for key, p in weighted.items()},
-                         evidence.unknown / total, evidence.best_similarity, evidence.weak)
+                         evidence.unknown / total, evidence.best_similarity, evidence.weak,
+                         evidence.views)
 
 
 def ranked(scores: dict[str, float]) -> list[tuple[str, float]]:
@@ -115,6 +121,7 @@ class Decision:
     status: str  # identified | rolled_up | unidentified
     key: str | None  # entry id / gallery label (identified) or taxon name (rolled_up)
     confidence: float
+    source: str = "references"  # or "imagenet": a roll-up on weak evidence alone
 
 
 def ancestor_scores(scores: dict[str, float], kb: KnowledgeBase) -> dict[str, float]:
@@ -127,19 +134,45 @@ def ancestor_scores(scores: dict[str, float], kb: KnowledgeBase) -> dict[str, fl
     return dict(nodes)
 
 
-def decide(evidence: ImageEvidence, kb: KnowledgeBase, cal: Calibration) -> Decision:
+def decide(evidence: ImageEvidence, kb: KnowledgeBase, cal: Calibration,
+           age: AgeInterval | None = None) -> Decision:
     """Name the finest taxon that is confident; else its deepest confident ancestor (as
-    iNaturalist does); else nothing."""
+    iNaturalist does); else what ImageNet's classes alone say strongly enough; else
+    nothing."""
     top = ranked(evidence.scores)
-    if top and top[0][1] >= cal.threshold:
-        return Decision("identified", top[0][0], top[0][1])
+    best = cal.confidence(top[0][1]) if top else 0.0
+    if top and best >= cal.threshold:
+        return Decision("identified", top[0][0], best)
     nodes = ancestor_scores(evidence.scores, kb)
-    confident = [(kb.depths[name], p, name) for name, p in nodes.items()
-                 if p >= cal.threshold and kb.ranks[name] != "kingdom"]
+    confident = [(kb.depths[name], c, name) for name, p in nodes.items()
+                 if (c := cal.confidence(p)) >= cal.threshold and kb.ranks[name] != "kingdom"]
     if confident:
-        _, p, name = max(confident)
-        return Decision("rolled_up", name, p)
-    return Decision("unidentified", None, top[0][1] if top else 0.0)
+        _, c, name = max(confident)
+        return Decision("rolled_up", name, c)
+    return weak_decision(evidence, kb, cal, age) or Decision("unidentified", None, best)
+
+
+def weak_decision(evidence: ImageEvidence, kb: KnowledgeBase, cal: Calibration,
+                  age: AgeInterval | None) -> Decision | None:
+    """A roll-up on ImageNet's classes alone: a class's probability, averaged over the
+    photos, shared among the entries it may show, weighed by the stated age like the
+    collection's evidence (so a Miocene 'chambered nautilus' leans to nautiloids), then
+    summed up the lineage; the deepest taxon at `weak_roll_up` or more, below kingdom."""
+    shares: dict[str, float] = defaultdict(float)
+    for w in evidence.weak:
+        weights = [1.0 if range_consistent(key, age, kb) is not False
+                   else cal.age_mismatch_weight for key in w.taxon_ids]
+        # The class's probability goes to the entries that fit the age; only when none
+        # does, it shrinks as the collection's evidence would.
+        scale = w.score * max(weights) / sum(weights) / evidence.views
+        for key, weight in zip(w.taxon_ids, weights, strict=True):
+            shares[key] += scale * weight
+    strong = [(kb.depths[name], p, name) for name, p in ancestor_scores(shares, kb).items()
+              if p >= cal.weak_roll_up and kb.ranks[name] != "kingdom"]
+    if not strong:
+        return None
+    _, p, name = max(strong)
+    return Decision("rolled_up", name, min(p, 1.0) * cal.weak_evidence_trust, "imagenet")
 
 
 def pseudofossil_share(scores: dict[str, float], kb: KnowledgeBase) -> float:

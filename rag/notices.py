@@ -12,8 +12,10 @@ def empty_index() -> Notice:
 
 def unidentified() -> Notice:
     return Notice(NoticeCode.UNIDENTIFIED,
-                  "Nothing in the reference collection is similar enough to name this "
-                  "specimen; `candidates` lists the closest groups.")
+                  "This specimen could not be named with confidence: nothing in the reference "
+                  "collection is similar enough. It may belong to a group the collection does "
+                  "not hold yet. The closest groups are listed with their confidence; photos "
+                  "from other sides, in even light, may help.")
 
 
 def not_a_fossil(why: str) -> Notice:

@@ -81,7 +81,9 @@ class SimilarSpecimen(BaseModel):
 class WeakEvidence(BaseModel):
     source: Literal["imagenet"] = "imagenet"
     imagenet_class: str
-    taxon_id: str
+    taxon: str = Field(description="The taxon the class stands for: the entry's, or the "
+                       "common ancestor of the entries it may show")
+    taxon_ids: list[str] = Field(description="The knowledge-base entries the class may show")
     score: float = Field(description="The encoder's ImageNet probability for the class")
 
 
@@ -94,7 +96,7 @@ class PerImage(BaseModel):
     encoder_classes: list[ImageNetClass]
     weak_evidence: list[WeakEvidence] = Field(
         [], description="ImageNet classes mapped to knowledge-base groups: weak evidence, "
-        "weighted at most `weak_evidence_weight` of the image's scores")
+        "which answers (as a roll-up) only when the reference collection does not")
 
 
 class ModelInfo(BaseModel):

@@ -28,7 +28,7 @@ CEPH = [("kingdom", "Animalia"), ("phylum", "Mollusca"), ("class", "Cephalopoda"
 TEXT = "".join([
     _entry("ammonoids", "Ammonoids", "subclass", [*CEPH, ("subclass", "Ammonoids")], 409, 66,
            "[Devonian, Carboniferous, Permian, Triassic, Jurassic, Cretaceous]",
-           extra="  aliases: [ammonite]\n"),
+           extra="  aliases: [ammonite]\n  imagenet_classes: [chambered nautilus]\n"),
     _entry("nautiloids", "Nautiloids", "subclass", [*CEPH, ("subclass", "Nautiloids")], 495, 0,
            "[Cambrian, Ordovician, Silurian, Devonian, Carboniferous, Permian, Triassic, "
            "Jurassic, Cretaceous, Paleogene, Neogene, Quaternary]",

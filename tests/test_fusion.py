@@ -6,6 +6,7 @@ from configs.calibration import Calibration
 from rag import notices
 from rag.compose import compose
 from rag.fusion import combine, decide, image_evidence
+from rag.geology import parse_age
 from rag.pipeline import model_info
 from rag.records import Hit, ImageNetClass, NoticeCode
 from rag.result import WeakEvidence
@@ -90,12 +91,15 @@ def test_split_across_phyla_does_not_roll_up_to_a_kingdom():
     assert {c.taxon_id for c in out.candidates[:2]} == {"trilobites", "nautiloids"}
 
 
-def test_nothing_similar_is_unidentified_and_may_not_be_a_fossil():
+def test_nothing_similar_is_unidentified_but_not_called_a_pseudofossil():
+    # A fossil the collection does not cover resembles no reference either: only evidence of
+    # a pseudofossil says "may not be a fossil".
     out = result([neighbours(("trilobites", 10, 0.45))])
     assert out.identification.status == "unidentified"
-    assert out.per_image[0].unknown > CAL.unknown_not_fossil
-    assert codes(out) == [NoticeCode.UNIDENTIFIED, NoticeCode.NOT_A_FOSSIL]
-    assert "may not be a fossil" in out.warnings[1] and "resembles no reference" in out.warnings[1]
+    assert out.per_image[0].unknown > 0.9
+    assert codes(out) == [NoticeCode.UNIDENTIFIED]
+    assert "unlike every reference specimen" in out.identification.explanation
+    assert "collection lacks this group" in out.identification.explanation
     assert out.candidates[0].taxon_id == "trilobites"  # the closest group is still given
 
 
@@ -106,18 +110,49 @@ def test_pseudofossil_neighbours_warn_it_may_not_be_a_fossil():
     assert "may not be a fossil" in out.warnings[0] and "Concretions" in out.warnings[0]
 
 
-def test_imagenet_classes_add_weak_labelled_evidence():
+def test_imagenet_classes_are_weak_evidence_kept_apart_from_the_collection():
     hits = neighbours(("ammonoids", 5, 0.8), ("nautiloids", 5, 0.8))
     classes = [ImageNetClass(117, "chambered nautilus", 0.9), ImageNetClass(1, "imagenet-1", 0.05)]
     without = image_evidence(hits, [], KB, CAL)
     with_weak = image_evidence(hits, classes, KB, CAL)
-    gain = with_weak.scores["nautiloids"] - without.scores["nautiloids"]
-    assert 0 < gain <= CAL.weak_evidence_weight
+    assert with_weak.scores == without.scores  # the collection's evidence is its own
+    # The class may show ammonoids or nautiloids: it stands for their common ancestor.
     assert with_weak.weak == [WeakEvidence(imagenet_class="chambered nautilus",
-                                           taxon_id="nautiloids", score=0.9)]
-    assert sum(with_weak.scores.values()) + with_weak.unknown == pytest.approx(1)
+                                           taxon="Cephalopoda",
+                                           taxon_ids=["ammonoids", "nautiloids"], score=0.9)]
     out = result([hits], [classes])
-    assert out.per_image[0].weak_evidence[0].taxon_id == "nautiloids"
+    assert out.per_image[0].weak_evidence[0].taxon == "Cephalopoda"
+    # The collection answered (a roll-up to Cephalopoda from its neighbours), not ImageNet.
+    assert "nearest" in out.identification.explanation or "split" in out.identification.explanation
+
+
+def test_strong_imagenet_evidence_alone_rolls_up_to_what_the_class_stands_for():
+    faint = neighbours(("brachiopods", 10, 0.42))  # real photo against drawings: nothing close
+    nautilus = [[ImageNetClass(117, "chambered nautilus", 0.7)]]
+    out = result([faint], nautilus)
+    ident = out.identification
+    assert ident.status == "rolled_up" and ident.taxon == "Cephalopoda" and ident.rank == "class"
+    assert ident.confidence == pytest.approx(0.7 * CAL.weak_evidence_trust, abs=1e-4)
+    assert "image model" in ident.explanation and "'chambered nautilus'" in ident.explanation
+    assert NoticeCode.NOT_A_FOSSIL not in codes(out)
+    # A stated Miocene age leaves nautiloids only: the roll-up names them.
+    aged = compose([faint], nautilus, KB, CAL, INFO, age=parse_age("Miocene"))
+    assert aged.identification.status == "rolled_up"
+    assert aged.identification.taxon == "Nautiloids"
+    trilobite = result([faint], [[ImageNetClass(69, "trilobite", 0.5)]])
+    assert trilobite.identification.taxon == "Trilobites"
+    # Weak evidence below `weak_roll_up` names nothing.
+    weak = result([faint], [[ImageNetClass(69, "trilobite", CAL.weak_roll_up - 0.01)]])
+    assert weak.identification.status == "unidentified"
+
+
+def test_the_confidence_shown_is_the_fitted_map_of_the_probability():
+    fitted = CAL.model_copy(update={"confidence_slope": 0.5, "confidence_offset": 0.3})
+    hits = [neighbours(("ammonoids", 10, 0.8))]
+    raw = compose(hits, [[]], KB, CAL, INFO).candidates[0].confidence
+    mapped = compose(hits, [[]], KB, fitted, INFO)
+    assert mapped.candidates[0].confidence == pytest.approx(fitted.confidence(raw), abs=1e-3)
+    assert mapped.identification.confidence == mapped.candidates[0].confidence
 
 
 def test_views_of_one_specimen_are_combined_and_kept_per_image():

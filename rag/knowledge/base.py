@@ -21,7 +21,8 @@ class KnowledgeBase:
         self.parents: dict[str, str | None] = {}  # taxon name → its parent's name (None: root)
         self.ranks: dict[str, str] = {}
         self.depths: dict[str, int] = {}  # taxon name → its place in the lineage (root 0)
-        self.imagenet: dict[str, str] = {}  # ImageNet class → entry id
+        # ImageNet class → the entries it stands for (several: their common ancestor)
+        self.imagenet: dict[str, list[str]] = {}
         for entry in entries:
             self._index(entry)
 
@@ -41,9 +42,7 @@ class KnowledgeBase:
                     f"{known_rank} under {known_parent!r} elsewhere")
             parent = taxon.name
         for name in entry.imagenet_classes:
-            owner = self.imagenet.setdefault(name, entry.id)
-            if owner != entry.id:
-                raise ValueError(f"ImageNet class {name!r} maps to {owner!r} and {entry.id!r}")
+            self.imagenet.setdefault(name, []).append(entry.id)
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -62,6 +61,12 @@ class KnowledgeBase:
             chain.append(Taxon(rank=self.ranks[current], name=current))
             current = self.parents[current]
         return chain[::-1]
+
+    def common_ancestor(self, ids: list[str]) -> str:
+        """The deepest taxon in the lineage of every one of these entries."""
+        lineages = [[t.name for t in self.by_id[i].lineage] for i in ids]
+        shared = [names[0] for names in zip(*lineages, strict=False) if len(set(names)) == 1]
+        return shared[-1]
 
     def descendants(self, name: str) -> list[Entry]:
         return [e for e in self.entries if any(t.name == name for t in e.lineage)]
