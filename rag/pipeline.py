@@ -12,7 +12,7 @@ from rag.fusion import range_consistent
 from rag.geology import AgeInterval
 from rag.knowledge import KnowledgeBase
 from rag.records import Embedding, Hit, NoticeCode
-from rag.result import IdentificationResult, ModelInfo
+from rag.result import CalibrationInfo, IdentificationResult, ModelInfo
 from rag.text import MiniLMTextEncoder
 from rag.vision_model import VisionAnswer, VisionModel, VisionModelError, refine
 
@@ -21,14 +21,21 @@ log = logging.getLogger("paleon.pipeline")
 DocumentsFn = Callable[[list[str]], Awaitable[list[dict]]]
 
 
-def model_info(encoder: str, kb: KnowledgeBase, cal: Calibration,
+def calibration_info(cal: Calibration | CalibrationInfo) -> CalibrationInfo:
+    """A fit as it is; bare parameters as the settings' defaults."""
+    if isinstance(cal, CalibrationInfo):
+        return cal
+    return CalibrationInfo(source="defaults", parameters=cal)
+
+
+def model_info(encoder: str, kb: KnowledgeBase, cal: Calibration | CalibrationInfo,
                vision: VisionModel | None) -> ModelInfo:
     return ModelInfo(
         encoder=encoder, knowledge=f"{len(kb)} entries, sha256:{kb.digest[:12]}",
         text_encoder=MiniLMTextEncoder.name,
         generator="openai-compatible" if vision else "local",
         generator_model=vision.model if vision else None,
-        calibration=cal.model_dump(), version=paleon.__version__)
+        calibration=calibration_info(cal), version=paleon.__version__)
 
 
 def context_ids(result: IdentificationResult, kb: KnowledgeBase) -> list[str]:
@@ -58,20 +65,23 @@ def in_context(result: IdentificationResult, kb: KnowledgeBase, cal: Calibration
 
 
 async def identify(images: list[bytes], encoded: list[Embedding], hits: list[list[Hit]], *,
-                   kb: KnowledgeBase, cal: Calibration, documents: DocumentsFn,
+                   kb: KnowledgeBase, cal: Calibration | CalibrationInfo,
+                   documents: DocumentsFn,
                    vision: VisionModel | None = None,
                    vision_budget_s: float | None = None, age: AgeInterval | None = None,
                    locality: str | None = None,
                    references: dict[str, int] | None = None) -> dict:
     """The job's result as JSON-ready data (rag.result.IdentificationResult): one photo,
-    its embedding and its neighbours at each position of the three lists.
+    its embedding and its neighbours at each position of the three lists. `cal`: the fit
+    stored with the collection, or bare parameters (the settings' defaults).
 
     `vision_budget_s` bounds the knowledge look-up and the vision model, retries included:
     whatever goes wrong there costs the user the refinement, never the job."""
     if not encoded:
         raise ValueError("a job has at least one photo")
-    local = compose(hits, [e.top_classes for e in encoded], kb, cal,
-                    model_info(encoded[0].encoder, kb, cal, vision), age=age,
+    info = model_info(encoded[0].encoder, kb, cal, vision)
+    cal = info.calibration.parameters
+    local = compose(hits, [e.top_classes for e in encoded], kb, cal, info, age=age,
                     locality=locality, references=references)
     if vision is None or not any(hits):
         return local.model_dump(mode="json")

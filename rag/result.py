@@ -4,6 +4,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, computed_field
 
+from configs.calibration import Calibration
 from rag.knowledge import LookAlike, Taxon
 from rag.records import ImageNetClass, Notice
 
@@ -99,6 +100,24 @@ class PerImage(BaseModel):
         "which answers (as a roll-up) only when the reference collection does not")
 
 
+class CalibrationInfo(BaseModel):
+    """Which calibration answered: a fit stored with the collection (`paleon calibrate`),
+    or the settings' defaults."""
+
+    source: Literal["fitted", "defaults"]
+    version: int | None = Field(None, description="The fit's version (null: the defaults)")
+    fitted_at: str | None = Field(None, description="When it was fitted (ISO 8601, UTC)")
+    encoder: str | None = Field(None, description="The encoder whose embeddings it was "
+                                "fitted on")
+    stale: bool = Field(False, description="The collection changed since the fit (accepted "
+                        "corrections): `paleon calibrate` refits")
+    stale_reason: str | None = None
+    figures: dict[str, float] = Field(
+        {}, description="What the fit reached on the collection's own references, each "
+        "searched against the other specimens: trials, top1, ece, identified_right, ...")
+    parameters: Calibration
+
+
 class ModelInfo(BaseModel):
     encoder: str
     index: str = "specimens"
@@ -106,7 +125,7 @@ class ModelInfo(BaseModel):
     text_encoder: str | None = None
     generator: str = Field(description="'local' or 'openai-compatible'")
     generator_model: str | None = None
-    calibration: dict[str, float]
+    calibration: CalibrationInfo
     version: str
 
 

@@ -1,6 +1,7 @@
 """The Milvus `specimens` collection: reference photos as embeddings with their labels."""
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,14 +12,23 @@ from rag.records import Hit
 COLLECTION = "specimens"
 _INDEX = {"index_type": "IVF_FLAT", "metric_type": "COSINE", "params": {"nlist": 128}}
 _SEARCH = {"metric_type": "COSINE", "params": {"nprobe": 16}}
+SPECIMEN_MAX = 256
 
 
 @dataclass(frozen=True)
 class Specimen:
+    """One reference photo. `specimen` names the object it shows: photos of one specimen are
+    never split between references and queries when a fit or an evaluation holds some out."""
+
     id: str
     label: str
     source: str
     embedding: np.ndarray
+    specimen: str = ""  # empty: the photo is its own specimen (its id)
+
+    @property
+    def specimen_key(self) -> str:
+        return self.specimen or self.id
 
 
 def connect(uri: str, token: str = "", timeout: float = 10.0, attempts: int = 3) -> MilvusClient:
@@ -40,6 +50,7 @@ class SpecimenIndex:
         self.dim = dim
         self.collection = collection
         self._ready = False
+        self._has_specimens: bool | None = None
 
     def exists(self) -> bool:
         return self.client.has_collection(self.collection)
@@ -51,6 +62,7 @@ class SpecimenIndex:
         schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=64)
         schema.add_field("label", DataType.VARCHAR, max_length=128)
         schema.add_field("source", DataType.VARCHAR, max_length=512)
+        schema.add_field("specimen", DataType.VARCHAR, max_length=SPECIMEN_MAX)
         schema.add_field("embedding", DataType.FLOAT_VECTOR, dim=self.dim)
         index = self.client.prepare_index_params()
         index.add_index(field_name="embedding", **_INDEX)
@@ -67,8 +79,11 @@ class SpecimenIndex:
     def insert(self, specimens: list[Specimen]) -> int:
         if not specimens:
             return 0
+        with_specimen = self.has_specimens()
         rows = [
-            {"id": s.id, "label": s.label, "source": s.source, "embedding": s.embedding.tolist()}
+            {"id": s.id, "label": s.label, "source": s.source,
+             "embedding": np.asarray(s.embedding, np.float32).tolist(),
+             **({"specimen": s.specimen_key[:SPECIMEN_MAX]} if with_specimen else {})}
             for s in specimens
         ]
         return self.client.upsert(self.collection, data=rows)["upsert_count"]
@@ -101,6 +116,22 @@ class SpecimenIndex:
         rows = self.client.query(self.collection, filter="", output_fields=["count(*)"])
         return int(rows[0]["count(*)"])
 
+    def specimens(self, batch_size: int = 1024) -> Iterator[list[Specimen]]:
+        """Every reference with its embedding, in batches."""
+        if not self.ensure_loaded():
+            return
+        fields = ["id", "label", "source", "embedding"] + \
+            (["specimen"] if self.has_specimens() else [])
+        iterator = self.client.query_iterator(self.collection, batch_size=batch_size,
+                                              filter="", output_fields=fields)
+        try:
+            while rows := iterator.next():
+                yield [Specimen(id=row["id"], label=row["label"], source=row["source"],
+                                embedding=np.asarray(row["embedding"], np.float32),
+                                specimen=row.get("specimen") or "") for row in rows]
+        finally:
+            iterator.close()
+
     def label_counts(self) -> dict[str, int]:
         """Specimens per label, read in batches (every row's label; a few MB at 100k rows)."""
         if not self.ensure_loaded():
@@ -115,6 +146,25 @@ class SpecimenIndex:
         finally:
             iterator.close()
         return counts
+
+    def has_specimens(self) -> bool:
+        """Whether the collection keeps each photo's specimen (collections made before it
+        did are migrated by `paleon ingest` and `paleon calibrate`: rag.specimen_migration)."""
+        if self._has_specimens is None:
+            fields = self.client.describe_collection(self.collection)["fields"]
+            self._has_specimens = any(f["name"] == "specimen" for f in fields)
+        return self._has_specimens
+
+    def search_where(self, vector: np.ndarray, k: int, where: str) -> list[Hit]:
+        """Up to k nearest specimens that match a Milvus filter expression."""
+        self.ensure_loaded()
+        (hits,) = self.client.search(
+            self.collection, data=[np.asarray(vector, dtype=np.float32).tolist()], limit=k,
+            anns_field="embedding", filter=where, search_params=_SEARCH,
+            output_fields=["label", "source"])
+        return [Hit(id=hit["id"], label=hit["entity"]["label"],
+                    source=hit["entity"]["source"], score=round(float(hit["distance"]), 4))
+                for hit in hits]
 
     def ensure_loaded(self) -> bool:
         """True when the collection exists and is loaded; cheap once it is."""

@@ -172,8 +172,8 @@ def test_a_confident_answer_replaces_an_unidentified_result(fake):
     ident = result["identification"]
     assert ident["status"] == "identified" and ident["taxon_id"] == "nautiloids"
     assert len(ident["observed_features"]) == 12  # a long answer is trimmed, not refused
-    # Retrieval's "unidentified" goes; its "resembles no reference fossil" stays.
-    assert [n["code"] for n in result["notices"]] == ["not_a_fossil", "vision_model_disagrees"]
+    # Retrieval's "unidentified" goes; nothing called it a pseudofossil.
+    assert [n["code"] for n in result["notices"]] == ["vision_model_disagrees"]
     assert not any("similar enough" in w for w in result["warnings"])
 
 

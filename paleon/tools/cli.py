@@ -9,29 +9,36 @@ from pathlib import Path
 import yaml
 
 from configs import Settings
+from paleon.tools import calibrate_command
+from paleon.tools.calibrate_command import calibrate_collection, open_collection
 from paleon.tools.classify_command import cmd_classify
 from paleon.tools.serve_command import DEFAULT_CONFIG, cmd_serve
 from paleon.tools.serve_command import local_services as _services
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from rag.encoders import build_encoder
+    from rag.calibrate.store import EncoderMismatch
     from rag.ingest import ingest
-    from rag.specimens import SpecimenIndex, connect
 
     settings = Settings()
-    with _services(settings):
-        encoder = build_encoder(args.encoder, threads=os.cpu_count())
-        client = connect(settings.milvus_uri, settings.milvus_token_value)
-        index = SpecimenIndex(client, dim=encoder.dim)
-        report = ingest(Path(args.folder), encoder, index, batch_size=args.batch_size)
-    knowledge = report.knowledge
-    print(f"found {report.found} photos in {len(report.labels)} labels; added {report.added}, "
-          f"already present {report.already_present}; index holds {report.total_in_index}")
-    print(f"knowledge base: {knowledge['entries']} entries, {knowledge['embedded']} embedded, "
-          f"{knowledge['removed']} removed")
-    for problem in report.unreadable:
-        print(f"skipped unreadable {problem}", file=sys.stderr)
+    try:
+        with _services(settings):
+            encoder, index, store = open_collection(settings, args.encoder)
+            report = ingest(Path(args.folder), encoder, index, batch_size=args.batch_size,
+                            group_by=args.group_by)
+            knowledge = report.knowledge
+            print(f"found {report.found} photos in {len(report.labels)} labels; added "
+                  f"{report.added}, already present {report.already_present}; index holds "
+                  f"{report.total_in_index}")
+            print(f"knowledge base: {knowledge['entries']} entries, {knowledge['embedded']} "
+                  f"embedded, {knowledge['removed']} removed")
+            for problem in report.unreadable:
+                print(f"skipped unreadable {problem}", file=sys.stderr)
+            if args.calibrate:
+                calibrate_collection(settings, encoder, index, store, None)
+    except EncoderMismatch as exc:
+        print(f"paleon ingest: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -163,7 +170,15 @@ def main(argv: list[str] | None = None) -> int:
     ingest.add_argument("folder")
     ingest.add_argument("--encoder", default="efficientnet-lite0")
     ingest.add_argument("--batch-size", type=int, default=32)
+    ingest.add_argument("--group-by", metavar="REGEX",
+                        help="name each photo's specimen from its file name: the first group "
+                             "of REGEX, or its match (else DIR/<label>/<specimen>/*.jpg, or "
+                             "each photo its own)")
+    ingest.add_argument("--calibrate", action=argparse.BooleanOptionalAction, default=True,
+                        help="refit the calibration to the collection afterwards (default)")
     ingest.set_defaults(func=cmd_ingest)
+
+    calibrate_command.add_parser(commands)
 
     sync = commands.add_parser(
         "sync-knowledge", help="bring Milvus's knowledge collection in step with fossils.yaml "

@@ -1,0 +1,60 @@
+"""`paleon calibrate`, and the calibration and encoder checks `paleon ingest` runs."""
+
+import argparse
+import os
+import sys
+
+from configs import Settings
+from paleon.tools.serve_command import local_services
+
+
+def open_collection(settings: Settings, encoder_name: str):
+    """The encoder, the specimens collection and its stored metadata; refuses an encoder
+    other than the one the collection's embeddings came from."""
+    from rag.calibrate.store import CalibrationStore
+    from rag.encoders import LITE0, build_encoder
+    from rag.specimens import SpecimenIndex, connect
+
+    encoder = build_encoder(encoder_name, threads=os.cpu_count())
+    client = connect(settings.milvus_uri, settings.milvus_token_value)
+    index = SpecimenIndex(client, dim=encoder.dim)
+    store = CalibrationStore(client, index.collection)
+    legacy = LITE0.key() if index.exists() and index.count() > 0 else ""
+    store.check_encoder(encoder.identity.key(), legacy)
+    return encoder, index, store
+
+
+def calibrate_collection(settings: Settings, encoder, index, store, k: int | None) -> int:
+    from rag.calibrate.run import calibrate, describe
+    from rag.knowledge import load_knowledge
+
+    calibrated = calibrate(index, load_knowledge(), settings.calibration,
+                           encoder.identity.key(), k or settings.top_k, store)
+    print(describe(calibrated))
+    return 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from rag.calibrate.store import EncoderMismatch
+
+    settings = Settings()
+    try:
+        with local_services(settings):
+            encoder, index, store = open_collection(settings, args.encoder)
+            if not index.exists():
+                print("paleon calibrate: no reference collection yet: `paleon ingest DIR` "
+                      "first", file=sys.stderr)
+                return 2
+            return calibrate_collection(settings, encoder, index, store, args.top_k)
+    except EncoderMismatch as exc:
+        print(f"paleon calibrate: {exc}", file=sys.stderr)
+        return 2
+
+
+def add_parser(commands) -> None:
+    calibrate = commands.add_parser(
+        "calibrate", help="fit the confidence, the open set and the identification threshold "
+        "to the reference collection, and store the fit with it (every replica picks it up)")
+    calibrate.add_argument("--encoder", default="efficientnet-lite0")
+    calibrate.add_argument("--top-k", type=int, default=None, help="neighbours (TOP_K)")
+    calibrate.set_defaults(func=cmd_calibrate)
