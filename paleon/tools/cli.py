@@ -1,15 +1,12 @@
 """`paleon` command: serve, ingest, classify, users."""
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
 
-import yaml
-
 from configs import Settings
-from paleon.tools import calibrate_command
+from paleon.tools import calibrate_command, eval_command
 from paleon.tools.calibrate_command import calibrate_collection, open_collection
 from paleon.tools.classify_command import cmd_classify
 from paleon.tools.serve_command import DEFAULT_CONFIG, cmd_serve
@@ -51,72 +48,6 @@ def cmd_sync_knowledge(args: argparse.Namespace) -> int:
     print(f"knowledge base: {report['entries']} entries, {report['embedded']} embedded, "
           f"{report['removed']} removed")
     return 0
-
-
-def cmd_eval(args: argparse.Namespace) -> int:
-    from rag.encoders import build_encoder
-    from rag.evaluate import evaluate
-    from rag.knowledge import load_knowledge
-    from rag.specimens import SpecimenIndex, connect
-
-    settings = Settings()
-    try:
-        with _services(settings):
-            encoder = build_encoder(args.encoder, threads=os.cpu_count())
-            index = SpecimenIndex(connect(settings.milvus_uri, settings.milvus_token_value),
-                                  dim=encoder.dim)
-            report = evaluate(Path(args.folder), encoder, index, load_knowledge(),
-                              settings.calibration, k=args.top_k or settings.top_k,
-                              holdout=args.holdout, calibrate=args.calibrate,
-                              ages=_ages_file(args.ages))
-    except (ValueError, FileNotFoundError, yaml.YAMLError) as exc:
-        print(f"paleon eval: {exc}", file=sys.stderr)
-        return 2
-    print(render_report(report))
-    if args.json:
-        Path(args.json).write_text(json.dumps(report.as_dict(), indent=2) + "\n")
-        print(f"JSON written to {args.json}")
-    return 0
-
-
-def _ages_file(path: str | None) -> dict[str, str] | None:
-    """A YAML or JSON mapping of label → stated age, e.g. `nautiloids: Miocene`."""
-    if path is None:
-        return None
-    ages = yaml.safe_load(Path(path).read_text())
-    if not isinstance(ages, dict) or not all(isinstance(k, str) for k in ages):
-        raise ValueError(f"{path}: expected a mapping of label: age")
-    return {label: str(age) for label, age in ages.items()}
-
-
-def render_report(report) -> str:
-    labels = sorted(report.confusion)
-    predicted = sorted({p for row in report.confusion.values() for p in row} - set(labels))
-    columns = labels + predicted
-    width = max(len(c) for c in columns + ["true \\ predicted"])
-    lines = [
-        f"queries {report.queries} against {report.references} references",
-        f"top-1 {report.top1:.1%}   top-5 {report.top5:.1%}   "
-        f"ECE {report.ece:.3f}   NLL {report.nll:.3f}",
-        *([f"with the stated age ({report.with_age} queries): top-1 {report.top1:.1%}, "
-           f"without it {report.top1_without_prior:.1%}; fixed {report.fixed_by_prior}, "
-           f"broken {report.broken_by_prior}"] if report.top1_without_prior is not None
-          else []),
-        "outcomes: " + ", ".join(f"{k} {v}" for k, v in sorted(report.outcomes.items())),
-        "", "per-class recall:",
-        *(f"  {label:<{width}} {recall:6.1%}" for label, recall in report.per_class_recall.items()),
-        "", "confusion (rows: true, columns: predicted top-1, in column order):",
-        *(f"  {i:>2} {label:<{width}} " + " ".join(
-            f"{report.confusion.get(label, {}).get(c, 0):3d}" for c in columns)
-          for i, label in enumerate(labels)),
-        "  columns: " + ", ".join(f"{i}={c}" for i, c in enumerate(columns)),
-    ]
-    if report.fitted_temperature is not None:
-        lines.append(f"\nfitted temperature {report.fitted_temperature} (NLL "
-                     f"{report.fitted_nll:.3f}; now {report.calibration['temperature']}): set "
-                     f"CALIBRATION__TEMPERATURE={report.fitted_temperature} to use it")
-    lines += [f"unreadable: {u}" for u in report.unreadable]
-    return "\n".join(lines)
 
 
 def cmd_users(args: argparse.Namespace) -> int:
@@ -185,21 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         "(serve and ingest do it too)")
     sync.set_defaults(func=cmd_sync_knowledge)
 
-    evaluate = commands.add_parser(
-        "eval", help="measure identification on DIR/<label>/*.jpg|png (top-1, top-5, ...)")
-    evaluate.add_argument("folder")
-    evaluate.add_argument("--holdout", type=float, default=None, metavar="FRACTION",
-                          help="split DIR: this share of each label queries, the rest are "
-                               "indexed as references in a temporary collection")
-    evaluate.add_argument("--json", metavar="PATH", help="also write the report as JSON")
-    evaluate.add_argument("--calibrate", action="store_true",
-                          help="fit the fusion temperature on the queries (lowest NLL)")
-    evaluate.add_argument("--ages", metavar="FILE",
-                          help="YAML/JSON of label: stated age, applied as the age prior "
-                               "(or name folders <label>@<age>); top-1 with and without it")
-    evaluate.add_argument("--top-k", type=int, default=None, help="neighbours (TOP_K)")
-    evaluate.add_argument("--encoder", default="efficientnet-lite0")
-    evaluate.set_defaults(func=cmd_eval)
+    eval_command.add_parser(commands)
 
     classify = commands.add_parser("classify", help="submit photos and print the result")
     classify.add_argument("photos", nargs="+")
