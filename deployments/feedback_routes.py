@@ -160,7 +160,8 @@ async def accept(
 def _specimens(feedback: Feedback) -> list[dict]:
     vectors = np.frombuffer(feedback.embeddings, dtype=np.float32).reshape(-1, feedback.dim)
     return [{"id": f"feedback-{feedback.id}-{i}", "label": feedback.taxon,
-             "source": f"feedback:{feedback.id}", "vector": vector,
+             "source": f"feedback:{feedback.id}", "specimen": f"feedback:{feedback.id}",
+             "vector": vector,
              "thumbnail": feedback.thumbnail if i == 0 else None}
             for i, vector in enumerate(vectors)]
 

@@ -18,6 +18,7 @@ from ray.serve.handle import DeploymentHandle
 
 from paleon.errors import ServiceUnavailable
 from rag.records import Embedding, Hit
+from rag.result import CalibrationInfo
 
 T = TypeVar("T")
 UNAVAILABLE = (RayActorError, ActorUnavailableError, BackPressureError,
@@ -64,6 +65,11 @@ class RetrieverHandle:
         counts: dict[str, int] = await _answer("retriever",
                                                self.handle.reference_counts.remote())
         return counts
+
+    async def calibration(self) -> CalibrationInfo | None:
+        fit: CalibrationInfo | None = await _answer("retriever",
+                                                     self.handle.calibration.remote())
+        return fit
 
     async def thumbnail(self, specimen_id: str) -> bytes | None:
         found: bytes | None = await _answer("retriever", self.handle.thumbnail.remote(

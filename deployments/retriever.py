@@ -20,13 +20,16 @@ from deployments import metrics
 from paleon import logs
 from paleon.errors import Conflict
 from paleon.priority import lower_priority
+from rag.calibrate.store import CalibrationStore
 from rag.knowledge.index import KnowledgeIndex
 from rag.records import Hit
+from rag.result import CalibrationInfo
 from rag.specimens import Specimen, SpecimenIndex, connect
 from rag.text import MiniLMTextEncoder
 from rag.thumbnail_store import ThumbnailStore
 
 COUNTS_TTL_S = 30.0
+CALIBRATION_TTL_S = 15.0  # a new fit answers within this (and the job workers' own TTL)
 
 
 @serve.deployment(
@@ -43,8 +46,11 @@ class Retriever:
         self.index = SpecimenIndex(client, dim=dim)
         self.knowledge = KnowledgeIndex(client, MiniLMTextEncoder())
         self.thumbnails = ThumbnailStore(client)
+        self.fits = CalibrationStore(client, self.index.collection)
         self._counts: dict[str, int] | None = None
         self._counted_at = 0.0
+        self._fit: CalibrationInfo | None = None
+        self._fit_read_at = -CALIBRATION_TTL_S
 
     async def search(self, vectors: list[np.ndarray], k: int) -> list[list[Hit]]:
         started = time.perf_counter()
@@ -66,14 +72,23 @@ class Retriever:
             self._counted_at = now
         return self._counts
 
+    async def calibration(self) -> CalibrationInfo | None:
+        """The collection's current fit (None: the settings' defaults answer), read at most
+        every CALIBRATION_TTL_S: `paleon calibrate` needs no restart."""
+        now = time.monotonic()
+        if now - self._fit_read_at > CALIBRATION_TTL_S:
+            self._fit = await asyncio.to_thread(self.fits.current)
+            self._fit_read_at = now
+        return self._fit
+
     async def thumbnail(self, specimen_id: str) -> bytes | None:
         return await asyncio.to_thread(self.thumbnails.get, specimen_id)
 
     async def add_references(self, specimens: list[dict]) -> int:
         """Upsert these specimens (id, label, source, vector, optional thumbnail): by id, so
         adding the same ones again changes nothing. Searchable at once."""
-        rows = [Specimen(s["id"], s["label"], s["source"], np.asarray(s["vector"]))
-                for s in specimens]
+        rows = [Specimen(s["id"], s["label"], s["source"], np.asarray(s["vector"]),
+                         s.get("specimen", "")) for s in specimens]
         if any(row.embedding.shape != (self.index.dim,) for row in rows):
             raise Conflict(f"These embeddings are not of this service's encoder "
                            f"({self.index.dim} dimensions); the photos must be identified "
@@ -84,10 +99,14 @@ class Retriever:
             self.index.create()
             added = self.index.insert(rows)
             self.thumbnails.put(pictures)
+            # The fit was made on the collection as it was: say so until a refit.
+            self.fits.mark_stale(f"{added} reference photo(s) added by an accepted correction "
+                                 "since the fit; run `paleon calibrate`")
             return added
 
         added = await asyncio.to_thread(write)
         self._counts = None
+        self._fit_read_at = -CALIBRATION_TTL_S
         return added
 
     async def ping(self) -> dict:

@@ -14,7 +14,7 @@ from typing import Protocol
 import numpy as np
 from PIL import Image
 
-from configs import JobTaskSettings
+from configs import Calibration, JobTaskSettings
 from jobs import uploads
 from jobs.record import Kept, StatedContext
 from jobs.store import JobStore
@@ -25,10 +25,12 @@ from rag.fusion import per_entry
 from rag.geology import parse_age
 from rag.knowledge import KnowledgeBase
 from rag.records import Embedding, Hit
+from rag.result import CalibrationInfo
 from rag.vision_model import VisionModel
 
 log = logging.getLogger("paleon.jobs")
 REFERENCE_COUNTS_TTL_S = 60.0
+CALIBRATION_TTL_S = 15.0
 
 
 class Classifier(Protocol):
@@ -41,6 +43,8 @@ class Retrieval(Protocol):
     async def knowledge_documents(self, ids: list[str]) -> list[dict]: ...
 
     async def reference_counts(self) -> dict[str, int]: ...
+
+    async def calibration(self) -> CalibrationInfo | None: ...
 
 
 class AttemptMetrics(Protocol):
@@ -83,6 +87,8 @@ class JobRunner:
         self.worker_pid = os.getpid()
         self._counts: dict[str, int] | None = None
         self._counted_at = 0.0
+        self._fit: CalibrationInfo | None = None
+        self._fit_read_at = -CALIBRATION_TTL_S
 
     async def run(self, job_id: str, attempt: int) -> None:
         created = await self.store.claim(job_id, attempt, self.worker_pid)
@@ -146,13 +152,26 @@ class JobRunner:
         kept = Kept(np.stack([e.vector for e in encoded]).astype(np.float32).tobytes(),
                     int(encoded[0].vector.shape[0]), encoded[0].encoder, small)
         identification = await pipeline.identify(
-            images, list(encoded), hits, kb=self.kb, cal=self.settings.calibration,
+            images, list(encoded), hits, kb=self.kb, cal=await self._calibration(),
             documents=self.retrieval.knowledge_documents, vision=self.vision,
             age=parse_age(context.age) if context.age else None, locality=context.locality,
             references=await self._reference_counts(),
             # What is left of the attempt, less a margin to store the result.
             vision_budget_s=max(0.1, remaining_s - 1.0))
         return identification, kept
+
+    async def _calibration(self) -> Calibration | CalibrationInfo:
+        """The fit stored with the collection, asked at most every CALIBRATION_TTL_S; the
+        settings' defaults while there is none. The last fit read stays while the Retriever
+        cannot say."""
+        now = time.monotonic()
+        if now - self._fit_read_at > CALIBRATION_TTL_S:
+            try:
+                self._fit = await self.retrieval.calibration()
+                self._fit_read_at = now
+            except Exception as exc:  # a fit that can't be read: never the job's end
+                log.warning("calibration unavailable (%s)", type(exc).__name__)
+        return self._fit or self.settings.calibration
 
     async def _reference_counts(self) -> dict[str, int] | None:
         """Reference specimens per knowledge-base id, asked of the Retriever at most once a

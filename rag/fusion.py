@@ -167,8 +167,15 @@ def weak_decision(evidence: ImageEvidence, kb: KnowledgeBase, cal: Calibration,
         scale = w.score * max(weights) / sum(weights) / evidence.views
         for key, weight in zip(w.taxon_ids, weights, strict=True):
             shares[key] += scale * weight
+    # Only where the collection has nothing to say (the open set holds most of the weight),
+    # or where ImageNet's taxon contains the collection's own best guess: weak evidence never
+    # overrules the collection's references.
+    top = ranked(evidence.scores)
+    lineage = {t.name for t in kb.by_id[top[0][0]].lineage} \
+        if top and top[0][0] in kb.by_id else set()
     strong = [(kb.depths[name], p, name) for name, p in ancestor_scores(shares, kb).items()
-              if p >= cal.weak_roll_up and kb.ranks[name] != "kingdom"]
+              if p >= cal.weak_roll_up and kb.ranks[name] != "kingdom"
+              and (evidence.unknown >= 0.5 or name in lineage)]
     if not strong:
         return None
     _, p, name = max(strong)

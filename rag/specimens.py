@@ -10,8 +10,12 @@ from pymilvus import DataType, MilvusClient, MilvusException
 from rag.records import Hit
 
 COLLECTION = "specimens"
-_INDEX = {"index_type": "IVF_FLAT", "metric_type": "COSINE", "params": {"nlist": 128}}
+_NLIST = 128
+_INDEX = {"index_type": "IVF_FLAT", "metric_type": "COSINE", "params": {"nlist": _NLIST}}
 _SEARCH = {"metric_type": "COSINE", "params": {"nprobe": 16}}
+# A filter applies within the probed lists only: where a group fills them (the query's own,
+# left out), too few lists would find nothing. Every list: exact, for the calibration.
+_FILTERED = {"metric_type": "COSINE", "params": {"nprobe": _NLIST}}
 SPECIMEN_MAX = 256
 
 
@@ -160,7 +164,7 @@ class SpecimenIndex:
         self.ensure_loaded()
         (hits,) = self.client.search(
             self.collection, data=[np.asarray(vector, dtype=np.float32).tolist()], limit=k,
-            anns_field="embedding", filter=where, search_params=_SEARCH,
+            anns_field="embedding", filter=where, search_params=_FILTERED,
             output_fields=["label", "source"])
         return [Hit(id=hit["id"], label=hit["entity"]["label"],
                     source=hit["entity"]["source"], score=round(float(hit["distance"]), 4))

@@ -27,9 +27,11 @@ class StandInClassifier:
 class StandInRetrieval:
     """Search finds what it was given (`hits`), by default nothing."""
 
-    def __init__(self, hits: list[Hit] | None = None, fail: Exception | None = None):
+    def __init__(self, hits: list[Hit] | None = None, fail: Exception | None = None,
+                 fit=None):
         self.hits = hits or []
         self.fail = fail
+        self.fit = fit  # the collection's stored calibration (None: the defaults)
         self.searched = 0
 
     async def search(self, vectors: list[np.ndarray], k: int) -> list[list[Hit]]:
@@ -49,6 +51,9 @@ class StandInRetrieval:
 
     async def thumbnail(self, specimen_id: str) -> bytes | None:
         return None
+
+    async def calibration(self):
+        return self.fit
 
     async def reference_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}

@@ -18,8 +18,7 @@ def report(tmp_path_factory, env):
     root = tmp_path_factory.mktemp("eval-gallery")
     gallery.write_gallery(root, per_class=16, seed=20_000)  # every class, close pairs included
     out = root.parent / "eval.json"
-    done = run_cli("eval", str(root), "--holdout", "0.3", "--json", str(out), "--calibrate",
-                   env=env)
+    done = run_cli("eval", str(root), "--holdout", "0.3", "--json", str(out), env=env)
     assert done.returncode == 0, done.stderr
     return done.stdout, json.loads(out.read_text())
 
@@ -32,9 +31,20 @@ def test_holdout_top1_on_the_synthetic_gallery(report):
     assert data["top5"] >= data["top1"]
     assert sum(sum(row.values()) for row in data["confusion"].values()) == data["queries"]
     assert sum(data["outcomes"].values()) == data["queries"]
-    assert 0 <= data["ece"] <= 1 and data["nll"] >= 0
-    assert data["fitted_temperature"] > 0
+    assert 0 <= data["ece"] <= 1 and data["nll"] >= 0 and 0 <= data["brier"] <= 1
+    # The calibration was fitted on the reference side, never on the queries.
+    assert data["calibration"]["source"] == "fitted"
+    assert data["calibration"]["figures"]["trials"] == data["references"]
+    assert data["calibration_note"] == "fitted on the reference side"
+    oc = data["outcome_correct"]
+    assert sum(oc["identified"].values()) + sum(oc["rolled_up"].values()) + \
+        oc["unidentified"] == data["queries"]
+    assert oc["identified"]["wrong"] <= 0.03 * data["queries"]
+    assert data["ece"] <= 0.1 and data["balanced_top1"] >= 0.9
+    assert [point["threshold"] for point in data["risk_coverage"]][:2] == [0.0, 0.1]
+    assert 0 <= data["aurc"] <= 1 - data["top1"] + 0.05
     assert f"top-1 {data['top1']:.1%}" in printed and "confusion" in printed
+    assert "identified:" in printed and "AURC" in printed
     assert "nautiloids" in printed and "bivalves" in printed
 
 

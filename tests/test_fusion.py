@@ -328,3 +328,16 @@ def test_a_range_that_ends_where_the_age_begins_does_not_fit(age, group):
     assert NoticeCode.OUT_OF_RANGE in codes(out)
     at_the_boundary = with_age([neighbours((group, 5, 0.9))], "66")
     assert at_the_boundary.candidates[0].range_consistent is True
+
+
+def test_weak_evidence_never_overrules_the_collection():
+    # The collection recognises the photo (little open-set weight) but cannot decide between
+    # two phyla: a strong ImageNet class of a third group does not get to name it.
+    split = neighbours(("brachiopods", 5, 0.7), ("trilobites", 5, 0.7))
+    out = result([split], [[ImageNetClass(117, "chambered nautilus", 0.9)]])
+    assert out.per_image[0].unknown < 0.5
+    assert out.identification.status == "unidentified"
+    # One that contains the collection's best guess may.
+    leaning = neighbours(("trilobites", 6, 0.66), ("brachiopods", 4, 0.66))
+    out = result([leaning], [[ImageNetClass(69, "trilobite", 0.8)]])
+    assert out.identification.status == "rolled_up" and out.identification.taxon == "Trilobites"

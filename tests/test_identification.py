@@ -1,5 +1,7 @@
 """End to end over HTTP: ingest a synthetic gallery with the CLI, identify held-out photos."""
 
+import time
+
 import pytest
 
 from paleon.tools import gallery
@@ -83,6 +85,25 @@ def test_several_views_of_one_specimen_give_one_identification(client, pro_user,
     assert result["model"]["generator"] == "local"
     assert result["model"]["encoder"] == "efficientnet-lite0"
     assert result["model"]["knowledge"].startswith(f"{len(load_knowledge())} entries")
+
+
+def test_the_collection_s_fit_answers_without_a_restart(client, pro_user, ingested):
+    # `paleon ingest` fitted the calibration and stored it with the collection; the served
+    # pipeline reads it within its TTL (the job workers' and the Retriever's, 15 s each).
+    deadline = time.monotonic() + 60
+    while True:
+        job_id = client.post("/classify-async/", headers=pro_user["headers"],
+                             files=[photo(data=gallery.held_out(CLASSES[0], 1)[0])]
+                             ).json()["job_id"]
+        calibration = wait_for(client, job_id, pro_user["headers"])["result"]["model"][
+            "calibration"]
+        if calibration["source"] == "fitted" or time.monotonic() > deadline:
+            break
+        time.sleep(3)
+    assert calibration["source"] == "fitted" and calibration["version"] >= 1
+    assert calibration["figures"]["references"] == 100
+    assert calibration["parameters"]["threshold"] >= 0.5
+    assert "fitted on" in ingested[0]
 
 
 def test_cli_classify_prints_the_result(serve_app, pro_user, ingested, tmp_path):

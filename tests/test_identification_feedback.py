@@ -6,6 +6,8 @@ import pytest
 
 from auth.store import UserStore, make_engine
 from paleon.tools import gallery
+from rag.calibrate.store import CalibrationStore
+from rag.specimens import connect
 from tests.support import photo, register, run_cli, wait_for
 
 CLASSES = gallery.CLASSES[:5]  # the gallery test_identification.py ingests
@@ -70,7 +72,7 @@ def test_the_stated_age_and_locality_are_used_and_echoed(client, pro_user, inges
 
 
 def test_a_correction_reviewed_in_identifies_the_next_photo(client, pro_user, reviewer,
-                                                           ingested):
+                                                           ingested, settings):
     photos = gallery.held_out(MISSING, 4, seed=32_000)
     job = submit(client, pro_user, photos[:3])
     assert job["result"]["identification"]["status"] == "unidentified", job["result"]
@@ -105,6 +107,9 @@ def test_a_correction_reviewed_in_identifies_the_next_photo(client, pro_user, re
     assert accepted.status_code == 200, accepted.text
     assert accepted.json()["status"] == "accepted"
     assert accepted.json()["specimens_added"] == 3
+    # The collection changed: its calibration says it is stale until a refit.
+    fit = CalibrationStore(connect(settings["milvus_uri"])).current()
+    assert fit is not None and fit.stale and "paleon calibrate" in str(fit.stale_reason)
     # Accepting again adds nothing; rejecting an accepted one is refused; the user can
     # no longer change it.
     assert client.post(f"/feedback/{body['id']}/accept",
@@ -170,3 +175,17 @@ def test_review_queue_pages(client, reviewer, ingested):
                         headers=reviewer["headers"]).json()
     assert len(second["items"]) == 1 and second["items"][0]["id"] != first["items"][0]["id"]
     assert client.get("/feedback?cursor=nope", headers=reviewer["headers"]).status_code == 400
+
+
+def test_calibrate_refits_a_stale_collection(settings, ingested):
+    # Runs after the corrections above were accepted, which marked the fit stale.
+    store = CalibrationStore(connect(settings["milvus_uri"]))
+    before = store.current()
+    assert before is not None and before.stale
+    env = {"MILVUS_URI": settings["milvus_uri"], "REDIS_URL": settings["redis_url"]}
+    done = run_cli("calibrate", env=env)
+    assert done.returncode == 0, done.stderr
+    after = store.current()
+    assert after is not None and not after.stale and after.version == (before.version or 0) + 1
+    assert f"calibration version {after.version}: fitted on" in done.stdout
+    assert after.figures["references"] == before.figures["references"] + 3
