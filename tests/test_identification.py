@@ -62,9 +62,15 @@ def test_held_out_photos_are_identified(client, pro_user, ingested):
         assert job["status"] == "completed", job
         result = IdentificationResult.model_validate(job["result"])
         assert len(result.per_image[0].similar_specimens) == 10  # TOP_K
-        assert result.notices == [] and result.warnings == []
+        # The collection's fit may leave a close call unnamed; it never names a wrong group.
+        if result.identification.status == "identified":
+            assert result.identification.taxon_id == label, result.identification
+            assert result.notices == [] and result.warnings == []
+        else:
+            assert [n.code for n in result.notices] == ["unidentified"], result.notices
+        assert result.candidates[0].taxon_id == label
         correct += result.identification.taxon_id == label
-    assert correct / len(submitted) >= 0.9, f"top-1 {correct}/{len(submitted)}"
+    assert correct / len(submitted) >= 0.9, f"identified {correct}/{len(submitted)}"
 
 
 def test_several_views_of_one_specimen_give_one_identification(client, pro_user, ingested):
@@ -162,7 +168,9 @@ def test_knowledge_entries_and_search(client, user, ingested):  # ingest syncs t
     assert client.get("/knowledge/search", params={"q": "shell"}).status_code == 401
 
 
-def test_photos_of_no_fossil_are_unidentified_and_flagged(client, pro_user, ingested):
+def test_photos_of_no_fossil_are_unidentified(client, pro_user, ingested):
+    # Unlike every reference is no evidence of a pseudofossil (a fossil the collection lacks
+    # is too): nothing is named, and nobody is told their photo may not be a fossil.
     for index, data in enumerate(gallery.not_fossils(2)):  # bare stone, then a toy-like image
         response = client.post("/classify-async/", headers=pro_user["headers"],
                                files=[photo(f"nothing-{index}.jpg", data)])
@@ -171,6 +179,7 @@ def test_photos_of_no_fossil_are_unidentified_and_flagged(client, pro_user, inge
         assert result["identification"]["status"] == "unidentified", result["identification"]
         assert result["identification"]["taxon"] is None
         codes = [notice["code"] for notice in result["notices"]]
-        assert codes == ["unidentified", "not_a_fossil"], result["notices"]
+        assert codes == ["unidentified"], result["notices"]
+        assert "unlike every reference" in result["identification"]["explanation"]
         assert result["warnings"] == [notice["message"] for notice in result["notices"]]
         assert len(result["candidates"]) >= 1  # the closest groups are still listed
