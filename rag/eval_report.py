@@ -4,7 +4,8 @@ well the confidences mean what they say.
 The answer shown is the identification when it names a taxon (identified or rolled up),
 else the first candidate. It is right when the taxon it names is the query's group or an
 ancestor of it. A roll-up is `vague` when the ancestor lies above class rank (Mollusca says
-little, Animalia nothing): right, but not counted as a useful answer.
+little, Animalia nothing): right, but not counted as a useful answer. (A group named
+itself is never vague, whatever its rank: brachiopods are a phylum.)
 """
 
 import math
@@ -128,11 +129,12 @@ def score(queries: list[Query], kb: KnowledgeBase, cal: CalibrationInfo, encoder
             answers["wrong" if said_not_fossil else "none"] += 1
         else:
             correct_by[status]["right" if right else "wrong"] += 1
+            vague = named != q.label and rank in ABOVE_CLASS
             verdict = "wrong" if not right or said_not_fossil else \
-                "vague" if rank in ABOVE_CLASS else "right"
+                "vague" if vague else "right"
             answers[verdict] += 1
-        useful[q.label].append(status != "unidentified" and right and rank not in ABOVE_CLASS
-                               and not said_not_fossil)
+        useful[q.label].append(status != "unidentified" and right and not said_not_fossil
+                               and not (named != q.label and rank in ABOVE_CLASS))
         nll += _nll(q, kb, params)
     n = max(len(queries), 1)
     conf, ok = np.array(confidences, float), np.array(rights, bool)

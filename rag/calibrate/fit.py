@@ -17,7 +17,6 @@ THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.5, 0.991, 0.01))
 MIN_TRIALS = 20  # fewer trials of groups that can be found: the defaults stay
 MAX_WRONG = 0.02  # identified and wrong, at most this share of the trials
 WRONG_COST = 3.0  # a wrong identification costs as much as three right ones are worth
-OPEN_SET_SHARE = 0.2  # photos of groups the collection lacks, as a share of the queries
 
 
 @dataclass(frozen=True)
@@ -86,7 +85,11 @@ def fit(trials: Trials, defaults: Calibration) -> Fit:
     # begins: s0 keeps its default.
     grid = [(t, s0) for t in TEMPERATURES
             for s0 in (OPEN_SET if unseen is not None else (defaults.open_set_similarity,))]
-    t, s0 = min(grid, key=lambda pair: loss(*pair))
+    # T also decides which group leads (a nearest neighbour's say against the majority's):
+    # only temperatures that rank within 1 % of the best take part. s0 changes no ranking.
+    right_at = {t: float(seen.probabilities(t, 0.5)[3].mean()) for t in TEMPERATURES}
+    ranks_well = {t for t, r in right_at.items() if r >= max(right_at.values()) - 0.01}
+    t, s0 = min((pair for pair in grid if pair[0] in ranks_well), key=lambda pair: loss(*pair))
     _, _, top, correct = seen.probabilities(t, s0)
     slope, offset = _platt(top, correct)
     trial_cal = defaults.model_copy(update={
@@ -95,7 +98,7 @@ def fit(trials: Trials, defaults: Calibration) -> Fit:
     shown = np.array([trial_cal.confidence(p) for p in top])
     unseen_shown = np.array([trial_cal.confidence(p) for p in unseen.probabilities(t, s0)[2]]
                             ) if unseen is not None else np.array([])
-    threshold = _threshold(shown, correct, unseen_shown)
+    threshold = _threshold(shown, correct)
     calibration = trial_cal.model_copy(update={"threshold": threshold})
     figures = {
         "trials": len(inside), "open_set_trials": len(outside), "references": trials.references,
@@ -132,19 +135,19 @@ def _platt(top: np.ndarray, correct: np.ndarray) -> tuple[float, float]:
     return round(float(slope), 4), round(float(offset), 4)
 
 
-def _threshold(shown: np.ndarray, correct: np.ndarray, unseen: np.ndarray) -> float:
+def _threshold(shown: np.ndarray, correct: np.ndarray) -> float:
     """The threshold that names the most right answers, a wrong one costing WRONG_COST,
-    with at most MAX_WRONG of the trials identified and wrong; the highest of equals. A
-    photo of a group the collection lacks (`unseen`: its shown confidence) that gets a name
-    is wrong too: such photos count as OPEN_SET_SHARE of the queries."""
-    weight = OPEN_SET_SHARE * len(shown) / len(unseen) if len(unseen) else 0.0
+    with at most MAX_WRONG of the trials identified and wrong; the highest of equals.
+    Photos of groups the collection lacks are kept out by s0, fitted on them, and not by
+    the threshold: raising it for them would leave right answers of the groups it holds
+    unnamed (their share named is reported as `open_set_named`)."""
     best, best_value = THRESHOLDS[-1], -np.inf
     for t in THRESHOLDS:
         named = shown >= t
         right, wrong = float(np.sum(named & correct)), float(np.sum(named & ~correct))
         if wrong > MAX_WRONG * len(shown):
             continue
-        value = right - WRONG_COST * (wrong + weight * float(np.sum(unseen >= t)))
+        value = right - WRONG_COST * wrong
         if value >= best_value:
             best, best_value = t, value
     return float(best)
