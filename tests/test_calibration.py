@@ -148,3 +148,52 @@ def test_an_older_collection_is_migrated_to_keep_specimens(milvus):
     assert got == {"a": "a", "f-0": "feedback:7", "f-1": "feedback:7"}
     assert migrate(index) == 0  # idempotent
     milvus.drop_collection(name)
+
+
+class _FourDimensions:
+    """An encoder of 4-d vectors from a photo's first byte: enough to see rows move."""
+
+    name = "four"
+    dim = 4
+
+    def __init__(self):
+        from rag.encoders import EncoderIdentity
+
+        self.identity = EncoderIdentity("four", 4, "imagenet", 1)
+
+    def encode(self, images):
+        from rag.records import Embedding
+
+        return [Embedding(np.array([1.0, float(b[0]), 0.0, 0.0], np.float32) /
+                          np.hypot(1.0, float(b[0])), [], self.name) for b in images]
+
+
+def test_moving_a_collection_to_another_encoder(milvus, tmp_path):
+    from rag.reembed import reembed
+    from rag.specimens import Specimen
+
+    (tmp_path / "trilobites").mkdir()
+    (tmp_path / "trilobites" / "a.jpg").write_bytes(b"\x02a")
+    (tmp_path / "trilobites" / "b.jpg").write_bytes(b"\x03b")
+    index = SpecimenIndex(milvus, 4, "reembed_test")
+    for name in (index.collection, f"{index.collection}_before_reembed"):
+        if milvus.has_collection(name):
+            milvus.drop_collection(name)
+    index.create()
+    old = np.array([0.0, 0.0, 1.0, 0.0], np.float32)
+    index.insert([Specimen("a", "trilobites", "trilobites/a.jpg", old, "s1"),
+                  Specimen("b", "trilobites", "trilobites/b.jpg", old, "s1"),
+                  Specimen("gone", "trilobites", "trilobites/gone.jpg", old),
+                  Specimen("f-0", "crinoids", "feedback:9", old, "feedback:9")])
+    index.seal_and_load()
+    report = reembed(index, _FourDimensions(), tmp_path, progress=False)
+    assert report.moved == 2 and len(report.not_moved) == 2
+    assert any("gone" in line and "no such photo" in line for line in report.not_moved)
+    assert any("feedback:9" in line and "not kept" in line for line in report.not_moved)
+    moved = SpecimenIndex(milvus, 4, "reembed_test")
+    rows = {s.id: s for batch in moved.specimens() for s in batch}
+    assert set(rows) == {"a", "b"} and rows["a"].specimen == "s1"
+    assert rows["a"].embedding[2] == pytest.approx(0.0)  # the new encoder's vector
+    assert milvus.has_collection(report.kept_as)  # the old one kept until the next move
+    for name in (moved.collection, report.kept_as):
+        milvus.drop_collection(name)

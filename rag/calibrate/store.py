@@ -109,6 +109,14 @@ class CalibrationStore:
                 f"the collection {self.specimens!r} holds embeddings of {known}, not {identity}:"
                 f" use that encoder, or move the collection to this one (re-embedding)")
 
+    def moved_to(self, identity: str) -> None:
+        """The collection now holds this encoder's embeddings (rag.reembed): recorded, and
+        the fit, made on the old ones, marked stale."""
+        self._create()
+        self.client.upsert(self.collection, data=[
+            {"key": f"{self.specimens}:encoder", "doc": identity, "placeholder": [0., 0.]}])
+        self.mark_stale(f"the collection moved to the encoder {identity}")
+
     def _put(self, info: CalibrationInfo) -> None:
         doc = info.model_dump_json()
         keys = [self._key(), self._key(info.version)]
