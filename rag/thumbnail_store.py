@@ -1,15 +1,16 @@
 """The reference specimens' small pictures (rag.thumbnails), in Milvus beside them (every
 replica reads them, on KubeRay too): a 256 px WebP per specimen, base64 in a VARCHAR field.
 
-Milvus wants a vector field in every collection; this one's is a constant placeholder.
 """
 
 import base64
 
-from pymilvus import DataType, MilvusClient, MilvusException
+from pymilvus import MilvusClient, MilvusException
+
+from rag import doc_collection
 
 COLLECTION = "specimen_thumbnails"
-_MAX_CHARS = 65_535  # Milvus's VARCHAR limit: a 256 px WebP is ~5-20 KB
+_MAX_CHARS = doc_collection.MAX_CHARS  # a 256 px WebP is ~5-20 KB
 
 
 class ThumbnailStore:
@@ -21,20 +22,12 @@ class ThumbnailStore:
     def _ensure(self) -> None:
         if self._ready:
             return
-        if not self.client.has_collection(self.collection):
-            schema = self.client.create_schema(auto_id=False, enable_dynamic_field=False)
-            schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=64)
-            schema.add_field("webp", DataType.VARCHAR, max_length=_MAX_CHARS)
-            schema.add_field("placeholder", DataType.FLOAT_VECTOR, dim=2)
-            index = self.client.prepare_index_params()
-            index.add_index(field_name="placeholder", index_type="FLAT", metric_type="L2")
-            self.client.create_collection(self.collection, schema=schema, index_params=index)
-        self.client.load_collection(self.collection)
+        doc_collection.create(self.client, self.collection, "id", "webp", 64)
         self._ready = True
 
     def put(self, thumbnails: dict[str, bytes]) -> int:
         """Store these (specimen id → WebP); one too big for the field is left out."""
-        rows = [{"id": key, "webp": text, "placeholder": [0.0, 0.0]}
+        rows = [{"id": key, "webp": text, "placeholder": doc_collection.PLACEHOLDER}
                 for key, data in thumbnails.items()
                 if len(text := base64.b64encode(data).decode()) <= _MAX_CHARS]
         if not rows:

@@ -1,15 +1,14 @@
 """Fits stored with the collection, in Milvus, where every replica on every node reads them
 (not a file in one machine's data dir). Each fit is kept under its version; the current one
 also under the collection's name. An accepted correction marks the current fit stale.
-
-Milvus wants a vector field in every collection; this one's is a constant placeholder.
 """
 
 from datetime import UTC, datetime
 
-from pymilvus import DataType, MilvusClient
+from pymilvus import MilvusClient, MilvusException
 
 from configs.calibration import Calibration
+from rag import doc_collection
 from rag.result import CalibrationInfo
 
 COLLECTION = "collection_meta"
@@ -17,7 +16,6 @@ COLLECTION = "collection_meta"
 
 class EncoderMismatch(ValueError):
     """A collection's vectors come from another encoder than the one asked for."""
-_MAX_CHARS = 65_535
 
 
 class CalibrationStore:
@@ -39,30 +37,31 @@ class CalibrationStore:
         return True
 
     def _create(self) -> None:
-        if not self.client.has_collection(self.collection):
-            schema = self.client.create_schema(auto_id=False, enable_dynamic_field=False)
-            schema.add_field("key", DataType.VARCHAR, is_primary=True, max_length=256)
-            schema.add_field("doc", DataType.VARCHAR, max_length=_MAX_CHARS)
-            schema.add_field("placeholder", DataType.FLOAT_VECTOR, dim=2)
-            index = self.client.prepare_index_params()
-            index.add_index(field_name="placeholder", index_type="FLAT", metric_type="L2")
-            self.client.create_collection(self.collection, schema=schema, index_params=index)
-        self._ensure()
+        doc_collection.create(self.client, self.collection, "key", "doc", 256)
+        self._ready = True
 
     def _key(self, version: int | None = None) -> str:
         return f"{self.specimens}:calibration" + ("" if version is None else f"@{version}")
 
-    def current(self) -> CalibrationInfo | None:
+    def _read(self, key: str) -> str | None:
         if not self._ensure():
             return None
-        rows = self.client.get(self.collection, ids=[self._key()], output_fields=["doc"])
-        return CalibrationInfo.model_validate_json(rows[0]["doc"]) if rows else None
+        try:
+            rows = self.client.get(self.collection, ids=[key], output_fields=["doc"])
+        except MilvusException:  # released meanwhile (Milvus restarted): load, once more
+            self._ready = False
+            if not self._ensure():
+                return None
+            rows = self.client.get(self.collection, ids=[key], output_fields=["doc"])
+        return rows[0]["doc"] if rows else None
+
+    def current(self) -> CalibrationInfo | None:
+        doc = self._read(self._key())
+        return CalibrationInfo.model_validate_json(doc) if doc else None
 
     def version(self, version: int) -> CalibrationInfo | None:
-        if not self._ensure():
-            return None
-        rows = self.client.get(self.collection, ids=[self._key(version)], output_fields=["doc"])
-        return CalibrationInfo.model_validate_json(rows[0]["doc"]) if rows else None
+        doc = self._read(self._key(version))
+        return CalibrationInfo.model_validate_json(doc) if doc else None
 
     def save(self, calibration: Calibration, figures: dict[str, float],
              encoder: str) -> CalibrationInfo:
@@ -89,11 +88,7 @@ class CalibrationStore:
     def encoder(self) -> str | None:
         """The identity of the encoder the collection's embeddings came from (None: not
         recorded, as for collections made before it was: those are EfficientNet-Lite0's)."""
-        if not self._ensure():
-            return None
-        rows = self.client.get(self.collection, ids=[f"{self.specimens}:encoder"],
-                               output_fields=["doc"])
-        return rows[0]["doc"] if rows else None
+        return self._read(f"{self.specimens}:encoder")
 
     def check_encoder(self, identity: str, legacy: str) -> None:
         """Record the encoder of a new collection; refuse another one for a collection that
@@ -101,9 +96,7 @@ class CalibrationStore:
         known = self.encoder()
         if known is None:
             known = legacy or identity
-            self._create()
-            self.client.upsert(self.collection, data=[
-                {"key": f"{self.specimens}:encoder", "doc": known, "placeholder": [0., 0.]}])
+            self._write({f"{self.specimens}:encoder": known})
         if known != identity:
             raise EncoderMismatch(
                 f"the collection {self.specimens!r} holds embeddings of {known}, not {identity}:"
@@ -112,13 +105,15 @@ class CalibrationStore:
     def moved_to(self, identity: str) -> None:
         """The collection now holds this encoder's embeddings (rag.reembed): recorded, and
         the fit, made on the old ones, marked stale."""
-        self._create()
-        self.client.upsert(self.collection, data=[
-            {"key": f"{self.specimens}:encoder", "doc": identity, "placeholder": [0., 0.]}])
+        self._write({f"{self.specimens}:encoder": identity})
         self.mark_stale(f"the collection moved to the encoder {identity}")
 
     def _put(self, info: CalibrationInfo) -> None:
         doc = info.model_dump_json()
-        keys = [self._key(), self._key(info.version)]
+        self._write({self._key(): doc, self._key(info.version): doc})
+
+    def _write(self, docs: dict[str, str]) -> None:
+        self._create()
         self.client.upsert(self.collection, data=[
-            {"key": key, "doc": doc, "placeholder": [0.0, 0.0]} for key in keys])
+            {"key": key, "doc": doc, "placeholder": doc_collection.PLACEHOLDER}
+            for key, doc in docs.items()])
