@@ -75,14 +75,30 @@ class Targets:
                           "WEBHOOK_ALLOWED_NETWORKS)")
         for address in addresses:
             if not _public(address) and not any(address in net for net in self.allowed):
-                raise Refused(f"{parts.hostname} resolves to {address}, a loopback, private, "
-                              "link-local or reserved address")
+                # Never which address: that would let a user map the internal network.
+                raise Refused(f"{parts.hostname} resolves to a loopback, private, link-local "
+                              "or reserved address")
         return addresses[0]
 
 
+NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052: the IPv4 address in the last 32 bits
+LOCAL_NAT64 = ipaddress.ip_network("64:ff9b:1::/48")  # RFC 8215: a network's own translator
+
+
 def _public(address: Address) -> bool:
-    mapped = getattr(address, "ipv4_mapped", None)  # ::ffff:127.0.0.1 is 127.0.0.1
-    return (mapped or address).is_global and not address.is_multicast
+    """Public, and so is every IPv4 address it carries: an IPv4-mapped (::ffff:a.b.c.d),
+    NAT64 (64:ff9b::a.b.c.d), 6to4 (2002:aabb:ccdd::) or Teredo address reaches that IPv4
+    address through a translator or relay, so ::ffff:127.0.0.1 is 127.0.0.1."""
+    if not address.is_global or address.is_multicast:
+        return False
+    if isinstance(address, ipaddress.IPv4Address):
+        return True
+    if address in LOCAL_NAT64:
+        return False
+    carried = [address.ipv4_mapped, address.sixtofour, *(address.teredo or ())]
+    if address in NAT64:
+        carried.append(ipaddress.IPv4Address(int(address) & 0xFFFF_FFFF))
+    return all(_public(v4) for v4 in carried if v4 is not None)
 
 
 async def _addresses(host: str, port: int) -> list[Address]:

@@ -39,10 +39,27 @@ PRODUCTION = Targets(WebhookSettings(), development=False)
     "https://192.168.0.10/hook", "https://169.254.169.254/latest/meta-data/",
     "https://[::1]/hook", "https://[::ffff:127.0.0.1]/hook", "https://[fd00::1]/hook",
     "https://100.64.0.1/hook", "https://0.0.0.0/hook",
+    # IPv4 inside IPv6: NAT64 (RFC 6052 and RFC 8215's local prefix) and 6to4 relays reach
+    # the IPv4 address they carry.
+    "https://[64:ff9b::7f00:1]/hook", "https://[64:ff9b::a9fe:a9fe]/hook",
+    "https://[64:ff9b:1::a00:1]/hook", "https://[2002:7f00:1::1]/hook",
+    "https://[2002:a00:1::1]/hook",
 ])
 def test_private_and_metadata_addresses_are_refused_outside_development(url):
     with pytest.raises(InvalidRequest, match="loopback, private, link-local or reserved"):
         check(PRODUCTION, url)
+
+
+def test_a_refusal_never_says_what_a_name_resolved_to():
+    with pytest.raises(InvalidRequest) as refused:
+        check(PRODUCTION, "https://localhost/hook")
+    assert "127.0.0.1" not in str(refused.value) and "::1" not in str(refused.value)
+    assert "localhost resolves to a loopback" in str(refused.value)
+
+
+def test_public_addresses_inside_ipv6_are_accepted():
+    for url in ("https://[64:ff9b::5db8:d822]/hook", "https://[2002:5db8:d822::1]/hook"):
+        assert check(PRODUCTION, url)  # 93.184.216.34, through NAT64 and 6to4
 
 
 @pytest.mark.parametrize("url,reason", [
