@@ -5,15 +5,32 @@ Failed logins follow OWASP's advice against lockouts anyone can trigger: guesses
 refused per (account, address) and per address, so an attacker locks out only themselves;
 across all addresses an account is only slowed down (a growing delay before the answer),
 never refused, so its owner can still sign in from an address with no recent failures.
+An IPv6 client counts by its /64 network (`LOGIN__IPV6_PREFIX`), not each address.
 """
 
 import asyncio
+import ipaddress
 
 from redis.asyncio import Redis
 
 from configs import LoginSettings
 from paleon import keyspace
 from paleon.errors import QuotaExceeded
+
+
+def bucket(address: str, ipv6_prefix: int) -> str:
+    """The throttle bucket of a client address: an IPv6 client by its /`ipv6_prefix`
+    network (one subscriber is usually handed a whole /64, so each of its addresses would
+    otherwise be a fresh bucket), an IPv4 one (IPv4-mapped included) by its address."""
+    try:
+        parsed = ipaddress.ip_address(address.split("%")[0])
+    except ValueError:
+        return address  # "unknown", a test client's name
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{parsed}/{ipv6_prefix}", strict=False))
+    return str(parsed)
 
 
 class LoginThrottle:
@@ -23,6 +40,7 @@ class LoginThrottle:
 
     def _keys(self, email: str, address: str) -> tuple[str, str, str]:
         account = email.lower()
+        address = bucket(address, self.limits.ipv6_prefix)
         return (keyspace.key("login", "pair", account, address),
                 keyspace.key("login", "address", address),
                 keyspace.key("login", "account", account))
@@ -83,7 +101,7 @@ class RegistrationThrottle:
         self.limits = limits
 
     async def attempt(self, address: str) -> None:
-        key = keyspace.key("register", "address", address)
+        key = keyspace.key("register", "address", bucket(address, self.limits.ipv6_prefix))
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.incr(key)
             pipe.expire(key, self.limits.registration_window_s, nx=True)

@@ -41,6 +41,7 @@ FLAT_NAMES: dict[str, tuple[str, str]] = {
     "login_max_delay_s": ("login", "max_delay_s"),
     "registrations_per_address": ("login", "registrations_per_address"),
     "registration_window_s": ("login", "registration_window_s"),
+    "throttle_ipv6_prefix": ("login", "ipv6_prefix"),
     "login_failures_per_address": ("login", "failures_per_address"),
     "login_window_s": ("login", "window_s"),
     "supabase_url": ("supabase", "url"),

@@ -132,6 +132,8 @@ class LoginSettings(_Group):
     # Registrations per client address in `registration_window_s`, successful or not.
     registrations_per_address: int = Field(default=10, ge=1)
     registration_window_s: int = Field(default=3600, ge=1)
+    # IPv6 clients share a bucket per network of this prefix: a subscriber's /64 is theirs.
+    ipv6_prefix: int = Field(default=64, ge=32, le=128)
 
 
 class SupabaseSettings(_Group):

@@ -141,3 +141,30 @@ def test_parallel_guesses_cannot_outrun_the_limit(client):
     with concurrent.futures.ThreadPoolExecutor(12) as pool:
         codes = list(pool.map(guess, range(12)))
     assert codes.count(401) == 5 and codes.count(429) == 7, codes
+
+
+def test_an_ipv6_client_counts_by_its_64_not_each_address(unit_redis_url):
+    """One subscriber holds a whole /64: a fresh address per guess must not be a fresh
+    bucket."""
+    from auth.throttle import bucket
+
+    assert bucket("2001:db8:1:2:aaaa::1", 64) == bucket("2001:db8:1:2:ffff::9", 64) == \
+        "2001:db8:1:2::/64"
+    assert bucket("2001:db8:1:3::1", 64) != bucket("2001:db8:1:2::1", 64)
+    assert bucket("::ffff:198.51.100.7", 64) == "198.51.100.7"
+    assert bucket("198.51.100.7", 64) == "198.51.100.7"
+
+    async def scenario():
+        redis = Redis.from_url(unit_redis_url)
+        throttle = RegistrationThrottle(redis, LoginSettings(registrations_per_address=3))
+        net = f"2001:db8:{uuid.uuid4().int % 65535:x}:1"
+        try:
+            for i in range(3):
+                await throttle.attempt(f"{net}::{i + 1:x}")
+            with pytest.raises(QuotaExceeded, match="Too many registrations"):
+                await throttle.attempt(f"{net}:ffff::7")  # another address, the same /64
+            await throttle.attempt(f"{net[:-1]}2::1")  # the next /64 is someone else
+        finally:
+            await redis.aclose()
+
+    asyncio.run(scenario())
