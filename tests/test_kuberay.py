@@ -27,6 +27,9 @@ CRD = ROOT / "kuberay" / "crd" / "ray.io_rayservices.yaml"
 SENSITIVE = set(kuberay.REQUIRED_SECRETS) | set(kuberay.OPTIONAL_SECRETS)
 
 
+PROXIES = "10.0.0.0/8"  # the example network the committed manifest is rendered with
+
+
 def load(path: Path):
     return yaml.safe_load(path.read_text())
 
@@ -107,7 +110,8 @@ def _model_in(annotation) -> type[BaseModel] | None:
 
 
 def test_committed_manifest_is_the_rendered_one(manifest):
-    rendered = kuberay.render(load(kuberay.SERVE_CONFIG), load(kuberay.OVERLAY))
+    rendered = kuberay.render(load(kuberay.SERVE_CONFIG), load(kuberay.OVERLAY),
+                              proxies=PROXIES)
     assert manifest == rendered, "run `python -m paleon.tools.kuberay` and commit the result"
     result = subprocess.run([sys.executable, "-m", "paleon.tools.kuberay", "--check"], cwd=ROOT,
                             capture_output=True, text=True, timeout=60)
@@ -121,7 +125,7 @@ def test_check_fails_on_a_stale_manifest(tmp_path, manifest, capsys):
     ingress = next(d for d in serve_config["applications"][0]["deployments"]
                    if d["name"] == "Ingress")
     ingress["autoscaling_config"] = {"min_replicas": 1, "max_replicas": 3}
-    assert kuberay.render(serve_config, load(kuberay.OVERLAY)) != manifest
+    assert kuberay.render(serve_config, load(kuberay.OVERLAY), proxies=PROXIES) != manifest
 
     stale = tmp_path / "ray-service.yaml"
     stale.write_text(kuberay.MANIFEST.read_text() + "# edited by hand\n")
@@ -129,10 +133,28 @@ def test_check_fails_on_a_stale_manifest(tmp_path, manifest, capsys):
     assert "-# edited by hand" in capsys.readouterr().err
 
 
+def test_the_load_balancer_network_is_required_and_never_everyone(tmp_path, capsys):
+    """Audit round 3: FORWARDED_ALLOW_IPS '' made every client behind the load balancer one
+    address (one person's failed logins throttled every login); '*' or a /0 would let anyone
+    name their own address."""
+    for refused in ("", " , ", "0.0.0.0/0", "::/0", "*", "lb.internal"):
+        with pytest.raises(ValueError, match="--trusted-proxies"):
+            kuberay.trusted_proxies(refused)
+    assert kuberay.trusted_proxies("10.0.0.0/8, fd00::/8") == "10.0.0.0/8,fd00::/8"
+    out = tmp_path / "m.yaml"
+    with pytest.raises(SystemExit):
+        kuberay.main(["--manifest", str(out)])  # no network named
+    assert "name the load balancer's network" in capsys.readouterr().err
+    assert kuberay.main(["--manifest", str(out), "--trusted-proxies", "172.16.0.0/12"]) == 0
+    assert kuberay.proxies_in(out) == "172.16.0.0/12"
+    assert all({"name": "FORWARDED_ALLOW_IPS", "value": "172.16.0.0/12"} in c["env"]
+               for c in containers(load(out)))
+
+
 def test_overlay_naming_a_missing_deployment_is_an_error():
     overlay = {"applications": [{"name": "paleon", "deployments": [{"name": "Classifier"}]}]}
     with pytest.raises(ValueError, match="Classifier"):
-        kuberay.render(load(kuberay.SERVE_CONFIG), overlay)
+        kuberay.render(load(kuberay.SERVE_CONFIG), overlay, proxies=PROXIES)
 
 
 # (b) the CRD

@@ -8,6 +8,7 @@ manifest cannot drift apart.
 import argparse
 import copy
 import difflib
+import ipaddress
 import sys
 import tomllib
 from pathlib import Path
@@ -34,9 +35,6 @@ PLAIN_ENV = {
     "ENVIRONMENT": "production",
     "RAY_AUTH_MODE": "token",
     "CORS_ORIGINS": '["https://app.example.com"]',  # the front end's origin(s), JSON list
-    # The load balancer(s) whose X-Forwarded-For is believed (uvicorn's setting): none until
-    # you list your ingress controller's addresses, e.g. "10.0.0.0/8".
-    "FORWARDED_ALLOW_IPS": "",
     # Scratch only: every replica shares the accounts in DATABASE_URL's PostgreSQL.
     "DATA_DIR": "/home/ray/.paleon",
     "MILVUS_URI": "http://milvus:19530",  # the Helm release `milvus` (milvus-values.yaml)
@@ -84,10 +82,36 @@ def _named(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(i, dict) and "name" in i for i in value)
 
 
-def render(serve_config: dict, overlay: dict, *, version: str | None = None) -> dict:
-    """The RayService manifest for `serve_config` (serve_config.yaml) with `overlay` applied.
-    `version` tags the image; it defaults to the project's version in pyproject.toml."""
+def trusted_proxies(value: str) -> str:
+    """FORWARDED_ALLOW_IPS for the manifest: the load balancer's network(s), comma-separated.
+    Nothing, everything (`*`, a /0) or a name is refused: behind a load balancer every
+    client would share its address (and one person's failed logins would throttle everyone),
+    or anyone could name their own address."""
+    networks = []
+    for item in (part.strip() for part in value.split(",")):
+        if not item:
+            continue
+        try:
+            network = ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ValueError(f"--trusted-proxies: {item!r} is not an IP network") from None
+        if network.prefixlen == 0:
+            raise ValueError(f"--trusted-proxies: {item} would trust every address")
+        networks.append(str(network))
+    if not networks:
+        raise ValueError("--trusted-proxies: name the load balancer's network, e.g. "
+                         "10.0.0.0/8 (the cluster's pod network, where an ingress "
+                         "controller runs)")
+    return ",".join(networks)
+
+
+def render(serve_config: dict, overlay: dict, *, proxies: str,
+           version: str | None = None) -> dict:
+    """The RayService manifest for `serve_config` (serve_config.yaml) with `overlay` applied;
+    `proxies`: the load balancer's network(s) (`trusted_proxies`). `version` tags the image;
+    it defaults to the project's version in pyproject.toml."""
     image = f"{IMAGE_REPOSITORY}:{version or project_version()}"
+    env = _env(trusted_proxies(proxies))
     serve_config_v2 = merge(serve_config, overlay)
     return {
         "apiVersion": "ray.io/v1",
@@ -111,26 +135,28 @@ def render(serve_config: dict, overlay: dict, *, version: str | None = None) -> 
                     # No replicas or tasks on the head: it holds the GCS, the dashboard and
                     # the Serve controller, whose loss takes the whole cluster down.
                     "rayStartParams": {"num-cpus": "0", "dashboard-host": "0.0.0.0"},
-                    "template": {"spec": {"containers": [_container("ray-head", image, HEAD)]}},
+                    "template": {"spec": {"containers": [
+                        _container("ray-head", image, HEAD, env)]}},
                 },
-                "workerGroupSpecs": [_cpu_workers(image), _gpu_workers(image)],
+                "workerGroupSpecs": [_cpu_workers(image, env), _gpu_workers(image, env)],
             },
         },
     }
 
 
-def _cpu_workers(image: str) -> dict:
+def _cpu_workers(image: str, env: list[dict]) -> dict:
     # Ingress, Retriever and the job tasks. Ray's num-cpus follows the container's CPU limit.
     return {
         "groupName": "cpu",
         "replicas": 1,
         "minReplicas": 1,
         "maxReplicas": 4,
-        "template": {"spec": {"containers": [_container("ray-worker", image, CPU_WORKER)]}},
+        "template": {"spec": {"containers": [
+            _container("ray-worker", image, CPU_WORKER, env)]}},
     }
 
 
-def _gpu_workers(image: str) -> dict:
+def _gpu_workers(image: str, env: list[dict]) -> dict:
     # The VisionClassifier (num_gpus: 1 in the overlay). Advertising one CPU, the classifier's,
     # keeps CPU-only replicas and tasks off the GPU node; the other core runs Ray's own daemons.
     return {
@@ -140,7 +166,7 @@ def _gpu_workers(image: str) -> dict:
         "maxReplicas": 2,
         "rayStartParams": {"num-cpus": "1", "num-gpus": "1"},
         "template": {"spec": {
-            "containers": [_container("ray-worker", f"{image}-gpu", GPU_WORKER)],
+            "containers": [_container("ray-worker", f"{image}-gpu", GPU_WORKER, env)],
             # Managed GPU node pools usually carry this taint.
             "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists",
                              "effect": "NoSchedule"}],
@@ -148,18 +174,20 @@ def _gpu_workers(image: str) -> dict:
     }
 
 
-def _container(name: str, image: str, size: dict) -> dict:
+def _container(name: str, image: str, size: dict, env: list[dict]) -> dict:
     # The same environment everywhere: Serve replicas and job tasks run on the workers, the
     # Serve controller builds the app (and validates settings) on the head.
-    return {"name": name, "image": image, "env": _env(), "resources": _resources(size)}
+    return {"name": name, "image": image, "env": env, "resources": _resources(size)}
 
 
 def _resources(size: dict) -> dict:
     return {"requests": dict(size), "limits": dict(size)}
 
 
-def _env() -> list[dict]:
-    plain = [{"name": name, "value": value} for name, value in PLAIN_ENV.items()]
+def _env(proxies: str) -> list[dict]:
+    # The load balancer(s) whose X-Forwarded-For is believed (uvicorn's setting).
+    plain = [{"name": name, "value": value} for name, value in
+             {**PLAIN_ENV, "FORWARDED_ALLOW_IPS": proxies}.items()]
     return plain + [_from_secret(name, optional=False) for name in REQUIRED_SECRETS] + [
         _from_secret(name, optional=True) for name in OPTIONAL_SECRETS]
 
@@ -193,10 +221,20 @@ def project_version() -> str:
         return tomllib.load(file)["project"]["version"]
 
 
-def manifest_text(serve_config: Path = SERVE_CONFIG, overlay: Path = OVERLAY) -> str:
+def manifest_text(proxies: str, serve_config: Path = SERVE_CONFIG,
+                  overlay: Path = OVERLAY) -> str:
     rendered = render(yaml.safe_load(serve_config.read_text()),
-                      yaml.safe_load(overlay.read_text()) or {})
+                      yaml.safe_load(overlay.read_text()) or {}, proxies=proxies)
     return HEADER + _dump(rendered)
+
+
+def proxies_in(path: Path) -> str:
+    """The FORWARDED_ALLOW_IPS a manifest was rendered with ('' when none)."""
+    if not path.exists():
+        return ""
+    spec = yaml.safe_load(path.read_text())["spec"]["rayClusterConfig"]["headGroupSpec"]
+    env = spec["template"]["spec"]["containers"][0]["env"]
+    return next((e.get("value", "") for e in env if e["name"] == "FORWARDED_ALLOW_IPS"), "")
 
 
 def stale(path: Path, text: str) -> str | None:
@@ -214,8 +252,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true",
                         help="change nothing; exit 1 if the manifest is stale")
     parser.add_argument("--manifest", type=Path, default=MANIFEST)
+    parser.add_argument("--trusted-proxies", metavar="CIDR[,CIDR]",
+                        help="the load balancer's network(s), whose X-Forwarded-For is "
+                             "believed (required; with --check, the manifest's own)")
     args = parser.parse_args(argv)
-    text = manifest_text()
+    proxies = args.trusted_proxies
+    if proxies is None and args.check:
+        proxies = proxies_in(args.manifest)
+    try:
+        text = manifest_text(proxies or "")
+    except ValueError as exc:
+        parser.error(str(exc))
     if args.check:
         diff = stale(args.manifest, text)
         if diff:
