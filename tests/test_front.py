@@ -79,13 +79,14 @@ def _wait_for_port(base: str, port: int) -> dict:
     raise AssertionError(f"the front never routed to port {port}")
 
 
-def test_the_front_routes_to_a_live_replica_and_appends_the_client_address(running):
+def test_the_front_routes_to_a_live_replica_and_sets_the_client_address(running):
     plan, replica, _ = running
     base = f"http://127.0.0.1:{plan.port}"
     seen = _wait_for_port(base, replica.server_address[1])
     assert seen["forwarded_for"] == ["127.0.0.1"]
+    # Nobody is trusted: a client's own claim is replaced by the address the front saw.
     answer = httpx.get(f"{base}/anything", headers={"X-Forwarded-For": "203.0.113.9"})
-    assert answer.json()["forwarded_for"] == ["203.0.113.9, 127.0.0.1"]
+    assert answer.json()["forwarded_for"] == ["127.0.0.1"]
     # A scheme a client claims for itself does not pass: only what the front knows.
     claimed = httpx.get(f"{base}/anything", headers={
         "X-Forwarded-Proto": "https", "Forwarded": "for=203.0.113.9;proto=https"}).json()
@@ -115,22 +116,27 @@ async def _whoami(scope, receive, send):
     await send({"type": "http.response.body", "body": body})
 
 
-@pytest.mark.parametrize("trusted,expected", [
-    ("", "127.0.0.2"),  # nobody listed: the address the front saw; the claim is ignored
-    ("127.0.0.2", "198.51.100.4"),  # a proxy the operator trusts passes its client on
+@pytest.mark.parametrize("client,trusted,expected", [
+    ("127.0.0.2", "", "127.0.0.2"),  # nobody listed: the address the front saw
+    ("127.0.0.2", "127.0.0.2", "198.51.100.4"),  # a trusted proxy passes its client on
+    # Audit round 3: a client on this machine shares the front's own address, which the
+    # replica trusts; its claim must still be ignored.
+    ("127.0.0.1", "", "127.0.0.1"),
+    ("127.0.0.1", "127.0.0.2", "127.0.0.1"),
 ])
-def test_the_replica_sees_the_address_the_trusted_chain_gives(tmp_path, trusted, expected):
+def test_the_replica_sees_the_address_the_trusted_chain_gives(tmp_path, client, trusted,
+                                                              expected):
     plan = front.plan("127.0.0.1", sidecars.free_port(), lowest_direct_port=25100)
     allowed = plan.serve_env(trusted)["FORWARDED_ALLOW_IPS"]
     server = uvicorn.Server(uvicorn.Config(_whoami, host="127.0.0.1",
                                            port=plan.direct_ports.start, log_level="error",
                                            forwarded_allow_ips=allowed))
     threading.Thread(target=server.run, daemon=True).start()
-    process = front.start(plan, tmp_path)
+    process = front.start(plan, tmp_path, trusted_proxies=trusted)
     time.sleep(1.5)
     try:
-        # A client at 127.0.0.2 (not the front's loopback address) claiming another address.
-        transport = httpx.HTTPTransport(local_address="127.0.0.2")
+        # A client claiming another address.
+        transport = httpx.HTTPTransport(local_address=client)
         with httpx.Client(transport=transport) as http:
             answer = http.get(f"http://127.0.0.1:{plan.port}/",
                               headers={"X-Forwarded-For": "198.51.100.4"})

@@ -12,10 +12,12 @@ that can be moved to loopback; this front binds only what it is given.
   and health-checks each one (`/-/healthz`, which a draining replica answers with 503).
 - Serve's Python proxy stays up on an internal port as the backup server, so requests that
   arrive while no replica serves directly (start-up, a replica restarting) still route.
-- HAProxy appends the address it saw to X-Forwarded-For; the replica's uvicorn takes the
-  rightmost address not in FORWARDED_ALLOW_IPS, which `paleon serve` sets to this front
-  (loopback) plus whatever proxies the operator lists. So a client's own X-Forwarded-For
-  never picks its throttling bucket, and a trusted proxy in front still passes its client on.
+- HAProxy decides trust with the operator's list, as the replica does: from a listed proxy
+  it appends the address it saw to X-Forwarded-For, from anyone else it replaces the header
+  with that address. The replica's uvicorn takes the rightmost address not in
+  FORWARDED_ALLOW_IPS, which `paleon serve` sets to this front (loopback) plus the same list.
+  So a client's own X-Forwarded-For never picks its throttling bucket, even from this machine,
+  and a trusted proxy in front still passes its client on.
 """
 
 import shutil
@@ -79,6 +81,18 @@ def config(front: FrontPlan, trusted_proxies: str = "") -> str:
     trusted = [ip.strip() for ip in trusted_proxies.split(",") if ip.strip()]
     proto = "    http-request set-header X-Forwarded-Proto http" + (
         f" unless {{ src {' '.join(trusted)} }}" if trusted else "")
+    # A trusted proxy's X-Forwarded-For is kept and the address seen appended (the replica
+    # walks it from the right); anyone else's is replaced by the address seen, so that a
+    # client, even one on this machine (127.0.0.1, which the replica trusts as this front),
+    # never picks its own throttling bucket.
+    if trusted:
+        forwarded = f"""    acl from_trusted src {' '.join(trusted)}
+    acl forwarded req.fhdr(X-Forwarded-For) -m found
+    http-request set-header X-Forwarded-For "%[req.fhdr(X-Forwarded-For)], %[src]" \
+if forwarded from_trusted
+    http-request set-header X-Forwarded-For %[src] unless forwarded from_trusted"""
+    else:
+        forwarded = "    http-request set-header X-Forwarded-For %[src]"
     return f"""\
 global
     nbthread 1
@@ -98,11 +112,7 @@ defaults
 
 frontend public
     bind {front.host}:{front.port}
-    # The address seen, appended to the client's X-Forwarded-For as one header (uvicorn
-    # reads one), for the replica to walk from the right (FORWARDED_ALLOW_IPS).
-    acl forwarded req.fhdr(X-Forwarded-For) -m found
-    http-request set-header X-Forwarded-For "%[req.fhdr(X-Forwarded-For)], %[src]" if forwarded
-    http-request set-header X-Forwarded-For %[src] unless forwarded
+{forwarded}
     # uvicorn reads X-Forwarded-Proto from this front (trusted): only what it knows.
     http-request del-header Forwarded
 {proto}
