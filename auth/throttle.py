@@ -3,13 +3,16 @@ address, and an account-wide slow-down) and registrations (per address).
 
 Failed logins follow OWASP's advice against lockouts anyone can trigger: guesses are
 refused per (account, address) and per address, so an attacker locks out only themselves;
-across all addresses an account is only slowed down (a growing delay before the answer),
-never refused, so its owner can still sign in from an address with no recent failures.
+across all addresses an account is only slowed down: after `slow_down_after` failures, an
+attempt from an address that already tried this account passes a gate in Redis that opens
+once per delay (growing with the failures), whatever the number of parallel requests; the
+first attempt from an address with no recent tries always passes, so its owner can still
+sign in.
 An IPv6 client counts by its /64 network (`LOGIN__IPV6_PREFIX`), not each address.
 """
 
-import asyncio
 import ipaddress
+import math
 
 from redis.asyncio import Redis
 
@@ -66,11 +69,21 @@ class LoginThrottle:
                 raise QuotaExceeded(
                     f"Too many failed logins; try again in {wait} s."
                 ).with_headers({"Retry-After": str(wait)})
-        await asyncio.sleep(self.delay_s(int(answers[4] or 0)))
+        # The first attempt from an address with no recent tries for this account always
+        # goes through (the owner can sign in); any other waits its turn at the account's
+        # gate, which opens once per delay: parallel guesses are slowed like serial ones.
+        delay_s = self.delay_s(int(answers[4] or 0))
+        if delay_s > 0 and answers[0] > 1:
+            gate = keyspace.key("login", "gate", email.lower())
+            if not await self.redis.set(gate, 1, px=int(delay_s * 1000), nx=True):
+                wait = max(math.ceil(max(await self.redis.pttl(gate), 1) / 1000), 1)
+                raise QuotaExceeded(
+                    f"Too many failed logins for this account; try again in {wait} s."
+                ).with_headers({"Retry-After": str(wait)})
 
     def delay_s(self, account_failures: int) -> float:
-        """The account-wide slow-down: none up to `slow_down_after` failures in the window,
-        then doubling from 0.25 s up to `max_delay_s`."""
+        """The account-wide gate's interval: none up to `slow_down_after` failures in the
+        window, then doubling from 0.25 s up to `max_delay_s`."""
         over = account_failures - self.limits.slow_down_after
         return 0.0 if over < 0 else min(0.25 * 2 ** over, self.limits.max_delay_s)
 
