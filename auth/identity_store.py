@@ -1,8 +1,10 @@
 """Sign-in through Supabase: find, link or create the user behind an outside identity.
 
-Linking policy: an identity seen before signs in to its user. A new identity links to, or
-creates, the account of its email only when the provider vouches that the email is
-verified; otherwise anyone could claim an account by registering its email elsewhere.
+Linking policy: an identity seen before signs in to its user. A new identity creates the
+account of its email, or links to a passwordless one, only when its provider verified that
+email for it; otherwise anyone could claim an account by registering its email elsewhere.
+It never links silently to an account with a password (409 `account_exists`): the owner
+signs in with the password and links it (`POST /auth/oauth/link`).
 """
 
 import re
@@ -16,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from auth.models import Identity, User
 from auth.supabase import SupabaseIdentity
-from paleon.errors import Forbidden
+from paleon.errors import Conflict, Forbidden
 
 PROVIDER = "supabase"
 
@@ -53,6 +55,12 @@ class IdentityStore:
                     "password."
                 )
             user = session.scalar(select(User).where(User.email == who.email.lower()))
+            if user is not None and user.password_hash is not None:
+                raise Conflict(
+                    "An account with this email already exists and has a password. Sign in "
+                    "with the password, then link Google sign-in to it: POST "
+                    "/auth/oauth/link with the Google sign-in's Supabase access token.",
+                    code="account_exists")
             if user is None:
                 user = User(email=who.email.lower(), username=_free_username(session, who.email),
                             password_hash=None, provider=who.method)
@@ -63,6 +71,26 @@ class IdentityStore:
                                  avatar_url=who.avatar_url))
             session.commit()
             return user
+
+    def link(self, user_id: str, who: SupabaseIdentity) -> None:
+        """Link this identity to a signed-in user (who proved both); again for the same user
+        changes nothing, for another user is a 409."""
+        with self._session() as session:
+            identity = session.scalar(select(Identity).where(
+                Identity.provider == PROVIDER, Identity.subject == who.subject))
+            if identity is not None:
+                if identity.user_id != user_id:
+                    raise Conflict("This Google sign-in is already linked to another Paleon "
+                                   "account.", code="identity_taken")
+                return
+            session.add(Identity(user_id=user_id, provider=PROVIDER, subject=who.subject,
+                                 method=who.method, display_name=who.display_name,
+                                 avatar_url=who.avatar_url))
+            try:
+                session.commit()
+            except IntegrityError:  # a concurrent link of the same identity
+                raise Conflict("This Google sign-in is already linked.",
+                               code="identity_taken") from None
 
     def profile(self, user_id: str) -> Identity | None:
         with self._session() as session:

@@ -9,6 +9,7 @@ from auth import passwords, tokens
 from auth.deps import Caller
 from auth.models import User
 from auth.schemas import (
+    LinkRequest,
     LoginRequest,
     LogoutRequest,
     RefreshRequest,
@@ -107,7 +108,9 @@ async def logout(caller: Caller, services: AuthDep,
     return Response(status_code=204)
 
 
-@router.post("/oauth/signin", response_model=TokenResponse)
+@router.post("/oauth/signin", response_model=TokenResponse, responses={
+    409: {"description": "`code: account_exists`: an account with this email has a password; "
+          "sign in with it and link Google sign-in (POST /auth/oauth/link)"}})
 async def oauth_signin(request: Request, services: AuthDep) -> TokenResponse:
     """Exchange a Supabase access token (Google sign-in) for Paleon's tokens."""
     if services.supabase is None:
@@ -118,3 +121,17 @@ async def oauth_signin(request: Request, services: AuthDep) -> TokenResponse:
     who = await asyncio.to_thread(services.supabase.verify, token.strip())
     user = await asyncio.to_thread(services.identities.sign_in, who)
     return await _token_response(services, user)
+
+
+@router.post("/oauth/link", response_model=UserResponse, responses={
+    409: {"description": "`code: identity_taken`: that Google sign-in belongs to another "
+          "account"}})
+async def oauth_link(body: LinkRequest, caller: Caller, services: AuthDep) -> UserResponse:
+    """Link a Google sign-in to the account signed in here (its Paleon token in
+    `Authorization`, the Google sign-in's Supabase access token in the body); from then on
+    that Google sign-in signs in to this account."""
+    if services.supabase is None:
+        raise ServiceUnavailable("Google sign-in is not configured (SUPABASE_URL).")
+    who = await asyncio.to_thread(services.supabase.verify, body.supabase_access_token)
+    await asyncio.to_thread(services.identities.link, caller.user.id, who)
+    return await _profile(services, caller.user)

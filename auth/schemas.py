@@ -57,6 +57,11 @@ class TokenResponse(BaseModel):
     user: UserResponse
 
 
+class LinkRequest(BaseModel):
+    supabase_access_token: str = Field(min_length=1, max_length=8192,
+                                       description="The Google sign-in's Supabase access token")
+
+
 class RefreshRequest(BaseModel):
     refresh_token: str = Field(min_length=1, max_length=256)
 

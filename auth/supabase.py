@@ -15,8 +15,10 @@ from supabase_auth.errors import AuthError, AuthRetryableError
 from configs import SupabaseSettings
 from paleon.errors import InvalidCredentials, ServiceUnavailable
 
-# Providers that only hand out verified emails. `user_metadata.email_verified` can't be
-# trusted: a user can edit their own user_metadata. app_metadata is set by the server.
+# Providers whose identities carry an email the provider itself verified. Neither
+# `user_metadata.email_verified` (the user edits it) nor the user's `email_confirmed_at`
+# (GoTrue confirms sign-ups itself where email autoconfirm is on, and a user may change the
+# email of a Google account) says that: only the provider's identity does.
 VERIFYING_PROVIDERS = frozenset({"google", "apple", "azure"})
 
 
@@ -24,7 +26,7 @@ VERIFYING_PROVIDERS = frozenset({"google", "apple", "azure"})
 class SupabaseIdentity:
     subject: str
     email: str
-    email_verified: bool
+    email_verified: bool  # by the identity provider, for this very email (see above)
     method: str  # the provider Supabase used: google, email, ...
     display_name: str | None
     avatar_url: str | None
@@ -97,7 +99,9 @@ class SupabaseVerifier:
         except (jwt.PyJWTError, jwt.PyJWKClientError):
             raise InvalidCredentials("Invalid Supabase access token.") from None
         app = claims.get("app_metadata") or {}
-        verified = app.get("provider") in VERIFYING_PROVIDERS
+        # The token names no identities: GoTrue knows them. Without the anon key GoTrue
+        # can't be asked, and the email counts as unverified (no link, no new account).
+        verified = self.gotrue is not None and self._ask_gotrue(token).email_verified
         return _identity(claims["sub"], claims.get("email"), verified, app,
                          claims.get("user_metadata") or {})
 
@@ -118,5 +122,16 @@ class SupabaseVerifier:
         if answer is None or answer.user is None:
             raise InvalidCredentials("Invalid Supabase access token.")
         user = answer.user
-        return _identity(str(user.id), user.email, bool(user.email_confirmed_at),
+        return _identity(str(user.id), user.email, provider_verified(user),
                          user.app_metadata or {}, user.user_metadata or {})
+
+
+def provider_verified(user) -> bool:
+    """Whether an identity of a verifying provider vouches for the user's email: its own
+    `identity_data.email_verified`, for that very address."""
+    email = (user.email or "").lower()
+    return bool(email) and any(
+        identity.provider in VERIFYING_PROVIDERS
+        and (identity.identity_data or {}).get("email_verified") is True
+        and str((identity.identity_data or {}).get("email", "")).lower() == email
+        for identity in user.identities or [])

@@ -1,4 +1,5 @@
-"""A loopback stand-in for Supabase Auth: the JWKS endpoint and GoTrue's GET /auth/v1/user."""
+"""A loopback stand-in for Supabase Auth: the JWKS endpoint and GoTrue's GET /auth/v1/user,
+which answers in GoTrue's shape, identities (with the provider's `identity_data`) included."""
 
 import json
 import threading
@@ -17,6 +18,9 @@ class FakeSupabase:
         self.keys: dict[str, tuple[str, object]] = {}  # kid -> (alg, private key)
         self.published: set[str] = set()
         self.legacy_users: dict[str, dict] = {}  # HS256 token -> GoTrue user
+        # sub -> the user's identities as GoTrue lists them, when a test sets them; else one
+        # identity of the token's provider, its email verified by Google-like providers.
+        self.identities: dict[str, list[dict]] = {}
         self.jwks_fetches = 0
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
@@ -55,16 +59,34 @@ class FakeSupabase:
         return jwt.encode(claims, private, algorithm=alg, headers={"kid": kid})
 
     def legacy_token(self, email: str, confirmed: bool = True) -> str:
+        """An HS256 token of a legacy project; `confirmed`: Google verified the email."""
         token = jwt.encode({"sub": str(uuid.uuid4()), "aud": "authenticated"},
                            "legacy-project-secret", algorithm="HS256")
+        user_id = str(uuid.uuid4())
         self.legacy_users[token] = {
-            "id": str(uuid.uuid4()), "aud": "authenticated", "role": "authenticated",
+            "id": user_id, "aud": "authenticated", "role": "authenticated",
             "email": email, "app_metadata": {"provider": "google"},
             "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z",
-            "email_confirmed_at": "2026-01-01T00:00:00Z" if confirmed else None,
+            "email_confirmed_at": "2026-01-01T00:00:00Z",
             "user_metadata": {"full_name": "Legacy User"},
+            "identities": [identity(user_id, "google", email, verified=confirmed)],
         }
         return token
+
+    def user_of(self, claims: dict) -> dict:
+        """GoTrue's user for a token's claims."""
+        provider = (claims.get("app_metadata") or {}).get("provider", "email")
+        return {
+            "id": claims["sub"], "aud": "authenticated", "role": "authenticated",
+            "email": claims.get("email"), "app_metadata": claims.get("app_metadata") or {},
+            "user_metadata": claims.get("user_metadata") or {},
+            "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z",
+            # GoTrue confirms sign-ups itself where email autoconfirm is on.
+            "email_confirmed_at": "2026-01-01T00:00:00Z",
+            "identities": self.identities.get(claims["sub"]) or [identity(
+                claims["sub"], provider, claims.get("email") or "",
+                verified=provider in ("google", "apple", "azure"))],
+        }
 
     def _jwks(self) -> dict:
         keys = []
@@ -89,7 +111,13 @@ class FakeSupabase:
                         return self._reply(401, {"msg": "No API key found in request"})
                     if token in fake.legacy_users:
                         return self._reply(200, fake.legacy_users[token])
-                    return self._reply(401, {"msg": "invalid JWT"})
+                    try:
+                        claims = jwt.decode(token, options={"verify_signature": False})
+                    except jwt.PyJWTError:
+                        return self._reply(401, {"msg": "invalid JWT"})
+                    if jwt.get_unverified_header(token).get("kid") not in fake.published:
+                        return self._reply(401, {"msg": "invalid JWT"})
+                    return self._reply(200, fake.user_of(claims))
                 return self._reply(404, {"msg": "not found"})
 
             def _reply(self, status: int, body: dict) -> None:
@@ -107,3 +135,11 @@ class FakeSupabase:
 
     def close(self) -> None:
         self.server.shutdown()
+
+
+def identity(user_id: str, provider: str, email: str, verified: bool) -> dict:
+    """One of a GoTrue user's identities: what the provider said of the email."""
+    return {"id": str(uuid.uuid4()), "identity_id": str(uuid.uuid4()), "user_id": user_id,
+            "provider": provider, "created_at": "2026-01-01T00:00:00Z",
+            "updated_at": "2026-01-01T00:00:00Z", "last_sign_in_at": "2026-01-01T00:00:00Z",
+            "identity_data": {"sub": user_id, "email": email, "email_verified": verified}}

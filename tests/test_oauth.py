@@ -78,12 +78,51 @@ def test_legacy_hs256_projects_ask_gotrue(api, supabase):
     assert response.status_code == 200 and response.json()["user"]["email"] == email
 
 
-def test_a_verified_email_links_to_the_password_account(api, supabase):
+def test_a_password_account_is_never_linked_silently_but_can_be_linked(api, supabase):
     account = register(api)
     kid = supabase.new_key()
-    claims = supabase.claims(email=account["email"])
-    linked = signin(api, supabase.sign(claims, kid))
-    assert linked.status_code == 200 and linked.json()["user"]["id"] == account["id"]
+    token = supabase.sign(supabase.claims(email=account["email"]), kid)
+    refused = signin(api, token)
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["code"] == "account_exists"
+    assert "/auth/oauth/link" in refused.json()["detail"]
+    # The owner signs in with the password and links the Google sign-in, once.
+    headers = account["headers"]
+    linked = api.post("/auth/oauth/link", headers=headers,
+                      json={"supabase_access_token": token})
+    assert linked.status_code == 200, linked.text
+    assert linked.json()["id"] == account["id"]
+    assert api.post("/auth/oauth/link", headers=headers,
+                    json={"supabase_access_token": token}).status_code == 200  # no change
+    assert signin(api, token).json()["user"]["id"] == account["id"]
+    # Another account can't take it over; linking needs a Paleon sign-in and a valid token.
+    other = register(api)
+    taken = api.post("/auth/oauth/link", headers=other["headers"],
+                     json={"supabase_access_token": token})
+    assert taken.status_code == 409 and taken.json()["code"] == "identity_taken"
+    assert api.post("/auth/oauth/link",
+                    json={"supabase_access_token": token}).status_code == 401
+    assert api.post("/auth/oauth/link", headers=headers,
+                    json={"supabase_access_token": "not.a.jwt"}).status_code == 401
+
+
+def test_an_address_google_did_not_verify_for_that_identity_links_nothing(api, supabase):
+    """Audit round 3: with email autoconfirm GoTrue confirms anyone's sign-up, and a user may
+    change the email of a Google account. Only the Google identity's own verified email
+    counts."""
+    from tests.fake_supabase import identity
+
+    kid = supabase.new_key()
+    victim = f"victim{uuid.uuid4().hex[:6]}@example.com"
+    # Google-provider account whose email was changed to the victim's afterwards.
+    changed = supabase.claims(email=victim)
+    supabase.identities[changed["sub"]] = [
+        identity(changed["sub"], "google", "attacker@gmail.com", verified=True)]
+    assert signin(api, supabase.sign(changed, kid)).status_code == 403
+    # An autoconfirmed email sign-up, claiming to be google in a forged user_metadata.
+    autoconfirmed = supabase.claims(email=victim, app_metadata={"provider": "email"},
+                                    user_metadata={"email_verified": True})
+    assert signin(api, supabase.sign(autoconfirmed, kid)).status_code == 403
 
 
 def test_an_unverified_email_neither_links_nor_creates(api, supabase):
