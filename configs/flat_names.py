@@ -18,6 +18,8 @@ FLAT_NAMES: dict[str, tuple[str, str]] = {
     "concurrent_uploads": ("uploads", "concurrent_uploads"),
     "upload_buffer_bytes": ("uploads", "buffer_bytes"),
     "refused_uploads_per_day": ("uploads", "refused_per_day"),
+    "uploads_in_flight_per_user": ("uploads", "in_flight_per_user"),
+    "min_upload_rate_bytes_s": ("uploads", "min_rate_bytes_s"),
     "job_pending_timeout_s": ("jobs", "pending_timeout_s"),
     "job_processing_timeout_s": ("jobs", "processing_timeout_s"),
     "job_max_attempts": ("jobs", "max_attempts"),

@@ -39,6 +39,11 @@ class UploadSettings(_Group):
     buffer_bytes: int = Field(default=256 * 1024 * 1024, ge=1024 * 1024)
     # Refused uploads a user may make per UTC day before every upload is refused (429).
     refused_per_day: int = Field(default=20, ge=1)
+    # Uploads one account may have in progress at once on a replica (429 beyond), and the
+    # slowest average rate a body may arrive at once `rate_window_s` have passed (408).
+    in_flight_per_user: int = Field(default=2, ge=1, le=64)
+    min_rate_bytes_s: int = Field(default=16 * 1024, ge=0)
+    rate_window_s: float = Field(default=30.0, gt=0)
 
     @property
     def body_bytes(self) -> int:

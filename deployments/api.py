@@ -51,7 +51,9 @@ def build_api(services: Services) -> FastAPI:
     # inside.
     app.add_middleware(BodyLimit, max_bytes=services.settings.json_body_bytes,
                        upload_paths=UPLOAD_PATHS, upload_max_bytes=uploads.body_bytes,
-                       budget=UploadBudget(uploads.buffer_bytes))
+                       budget=UploadBudget(uploads.buffer_bytes,
+                                           per_owner=uploads.in_flight_per_user),
+                       min_rate=uploads.min_rate_bytes_s, rate_window_s=uploads.rate_window_s)
     app.add_middleware(PreAuth, paths=UPLOAD_PATHS,
                        check=partial(identify, services=services.auth))
     origins = services.settings.cors_origins

@@ -25,13 +25,30 @@ class UploadBudget:
     requests. Waiters are not served in order: a large upload can wait behind a stream of
     small ones, up to `wait_s`."""
 
-    def __init__(self, limit_bytes: int, wait_s: float = 10.0):
+    def __init__(self, limit_bytes: int, wait_s: float = 10.0, per_owner: int = 2):
         self.limit = limit_bytes
         self.wait_s = wait_s
+        self.per_owner = per_owner
         self.held = 0
+        self.owners: dict[str, tuple[int, int]] = {}  # owner → (uploads, bytes) held
         self._freed: asyncio.Condition | None = None  # made on the serving loop
 
-    async def take(self, wanted: int) -> bool:
+    def refusal(self, wanted: int, owner: str | None) -> str | None:
+        """Why this owner may not reserve `wanted` bytes now, or None. One account holds at
+        most `per_owner` uploads and a quarter of the budget (its first upload excepted, so
+        that a budget under four bodies still takes one): one free account cannot take the
+        buffer away from everyone else."""
+        if owner is None:
+            return None
+        uploads, held = self.owners.get(owner, (0, 0))
+        if uploads >= self.per_owner:
+            return (f"This account already has {uploads} uploads in progress; wait for one "
+                    "to finish.")
+        if held and held + wanted > self.limit // 4:
+            return "This account's uploads in progress already hold their share; wait."
+        return None
+
+    async def take(self, wanted: int, owner: str | None = None) -> bool:
         """Reserve `wanted` bytes (at most the whole budget), waiting up to `wait_s`."""
         if self._freed is None:
             self._freed = asyncio.Condition()
@@ -43,10 +60,18 @@ class UploadBudget:
             except TimeoutError:
                 return False
             self.held += wanted
+            if owner is not None:
+                uploads, held = self.owners.get(owner, (0, 0))
+                self.owners[owner] = (uploads + 1, held + wanted)
             return True
 
-    async def give_back(self, wanted: int) -> None:
-        self.held -= wanted  # at once, with no await: a cancellation cannot skip it
+    async def give_back(self, wanted: int, owner: str | None = None) -> None:
+        # At once, with no await: a cancellation cannot skip it.
+        self.held -= wanted
+        if owner is not None:
+            uploads, held = self.owners.pop(owner, (1, wanted))
+            if uploads > 1:
+                self.owners[owner] = (uploads - 1, held - wanted)
         if self._freed is not None:
             async with self._freed:
                 self._freed.notify_all()
@@ -60,20 +85,26 @@ class BodyLimit:
     3 MB phone photo spooled to a file cost a thread hop per 64 KB chunk, each waiting for a
     core). So that many at once cannot exhaust memory, an upload reserves its declared
     length (the body limit when chunked) from `budget` before a byte is read; one that
-    finds no room is answered 503 with Retry-After, unread. No body may send more than it
-    declared (413), and an upload that sends nothing for `idle_s` is 408, so a stalled
-    client does not keep its share.
+    finds no room is answered 503 with Retry-After, unread, and an account over its share of
+    the budget (UploadBudget) 429, unread. No body may send more than it declared (413); an
+    upload that sends nothing for `idle_s`, or that arrives slower than `min_rate` bytes/s
+    on average once `rate_window_s` have passed, is 408, so a slow-drip client does not keep
+    its share (a slow phone at twice that rate still gets through: it is no total deadline).
+    The account is the caller PreAuth found (it runs first).
     """
 
     def __init__(self, app: ASGIApp, max_bytes: int, upload_paths: set[str],
                  upload_max_bytes: int, budget: UploadBudget | None = None,
-                 idle_s: float = 30.0):
+                 idle_s: float = 30.0, min_rate: float = 16 * 1024,
+                 rate_window_s: float = 30.0):
         self.app = app
         self.max_bytes = max_bytes
         self.upload_paths = upload_paths
         self.upload_max_bytes = upload_max_bytes
         self.budget = budget
         self.idle_s = idle_s
+        self.min_rate = min_rate
+        self.rate_window_s = rate_window_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -89,12 +120,17 @@ class BodyLimit:
         budget = self.budget if upload and scope["method"] == "POST" else None
         # A body larger than the whole budget waits until it is alone, rather than never.
         reserved = 0 if budget is None else min(allowed, budget.limit)
-        if budget is not None and not await budget.take(reserved):
+        owner = _owner(scope) if budget is not None else None
+        if budget is not None and (why := budget.refusal(reserved, owner)):
+            return await JSONResponse({"detail": why}, 429, {"Retry-After": str(
+                RETRY_AFTER_S)})(scope, receive, send)
+        if budget is not None and not await budget.take(reserved, owner):
             body = {"detail": "Too many uploads are being received; try again shortly."}
             return await JSONResponse(body, 503, {"Retry-After": str(RETRY_AFTER_S)})(
                 scope, receive, send)
         idle_s = self.idle_s if budget is not None else None
         seen, whole = 0, False
+        started = asyncio.get_running_loop().time()
 
         async def counted() -> Message:
             nonlocal seen, whole
@@ -109,13 +145,26 @@ class BodyLimit:
             seen += len(message.get("body", b""))
             if seen > allowed:  # chunked without a length, or more than it declared
                 raise HTTPException(413, f"Request body over {allowed} bytes.")
+            elapsed = asyncio.get_running_loop().time() - started
+            if budget is not None and not whole and elapsed >= self.rate_window_s \
+                    and seen < self.min_rate * elapsed:
+                raise HTTPException(408, f"The upload arrives slower than "
+                                         f"{self.min_rate / 1024:g} KB/s; try a faster "
+                                         "connection or smaller photos.")
             return message
 
         try:
             await self.app(scope, counted, send)
         finally:
             if budget is not None:
-                await budget.give_back(reserved)
+                await budget.give_back(reserved, owner)
+
+
+def _owner(scope: Scope) -> str | None:
+    """The account PreAuth found for this request (None: not checked, e.g. in unit tests)."""
+    principal = scope.get("state", {}).get("principal")
+    user = getattr(principal, "user", None)
+    return getattr(user, "id", None)
 
 
 class PreAuth:

@@ -5,6 +5,8 @@ no more than was reserved may arrive, nor may a body stall holding its share."""
 import asyncio
 
 import httpx
+import pytest
+from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartParser
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -159,3 +161,82 @@ def test_the_ingress_parses_photos_in_memory(api):
     from configs import UploadSettings
 
     assert MultiPartParser.spool_max_size >= UploadSettings().body_bytes
+
+
+class _Caller:
+    """What PreAuth leaves on the request: a principal with a user id."""
+
+    def __init__(self, user_id: str):
+        self.user = type("User", (), {"id": user_id})()
+
+
+def _as(app, user_id: str):
+    async def with_caller(scope, receive, send):
+        scope.setdefault("state", {})["principal"] = _Caller(user_id)
+        await app(scope, receive, send)
+    return with_caller
+
+
+def test_one_account_holds_at_most_two_uploads_and_a_quarter_of_the_budget():
+    """Audit round 3: five slow uploads of one free account held the whole buffer."""
+    async def scenario():
+        held = Held(limit=4000)
+        held.buffered = BodyLimit(held._app, max_bytes=100, upload_paths={"/upload"},
+                                  upload_max_bytes=40_000, budget=held.budget, idle_s=5)
+        mallory = httpx.AsyncClient(transport=httpx.ASGITransport(
+            app=_as(held.buffered, "mallory")), base_url="http://t")
+        alice = httpx.AsyncClient(transport=httpx.ASGITransport(
+            app=_as(held.buffered, "alice")), base_url="http://t")
+        first = asyncio.create_task(mallory.post("/upload", content=b"a" * 600))
+        await held.until_entered(1)
+        over_share = await mallory.post("/upload", content=b"b" * 600)  # 1200 > 4000 / 4
+        assert over_share.status_code == 429 and "share" in over_share.json()["detail"]
+        second = asyncio.create_task(mallory.post("/upload", content=b"c" * 100))
+        await held.until_entered(2)
+        third = await mallory.post("/upload", content=b"d" * 10)
+        assert third.status_code == 429 and "2 uploads in progress" in third.json()["detail"]
+        assert int(third.headers["Retry-After"]) > 0
+        others = asyncio.create_task(alice.post("/upload", content=b"e" * 900))
+        await held.until_entered(3)  # another account is not held back
+        held.release.set()
+        assert [(await t).status_code for t in (first, second, others)] == [200, 200, 200]
+        assert held.budget.held == 0 and held.budget.owners == {}
+
+    asyncio.run(scenario())
+
+
+def test_a_body_slower_than_the_minimum_rate_is_408_and_frees_its_share():
+    async def scenario():
+        budget = UploadBudget(10_000)
+        received = []
+
+        async def app(scope, receive, send):
+            received.append(await Request(scope, receive).body())
+            await JSONResponse({})(scope, receive, send)
+
+        limited = BodyLimit(app, max_bytes=100, upload_paths={"/upload"},
+                            upload_max_bytes=10_000, budget=budget, idle_s=5,
+                            min_rate=1000, rate_window_s=0.3)
+
+        async def drip():  # 10 bytes every 0.1 s: 100 B/s, under 1000 B/s
+            for _ in range(20):
+                yield b"x" * 10
+                await asyncio.sleep(0.1)
+
+        async def steady():  # 400 bytes every 0.1 s: 4000 B/s
+            for _ in range(8):
+                yield b"y" * 400
+                await asyncio.sleep(0.1)
+
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=limited),
+                                   base_url="http://t")
+        # Raised into the app's receive (FastAPI's handlers answer it: 408).
+        with pytest.raises(HTTPException) as slow:
+            await client.post("/upload", content=drip(), headers={"content-length": "200"})
+        assert slow.value.status_code == 408 and "slower than" in slow.value.detail
+        assert budget.held == 0 and not received
+        fast = await client.post("/upload", content=steady(),
+                                 headers={"content-length": "3200"})
+        assert fast.status_code == 200 and received == [b"y" * 3200]  # past the window
+
+    asyncio.run(scenario())
