@@ -48,22 +48,24 @@ class UploadBudget:
             return "This account's uploads in progress already hold their share; wait."
         return None
 
-    async def take(self, wanted: int, owner: str | None = None) -> bool:
-        """Reserve `wanted` bytes (at most the whole budget), waiting up to `wait_s`."""
+    async def take(self, wanted: int, owner: str | None = None) -> str | None:
+        """Reserve `wanted` bytes (at most the whole budget), waiting up to `wait_s` for room
+        and for the owner's share; None when reserved, else why not (the owner's share, or
+        no room)."""
         if self._freed is None:
             self._freed = asyncio.Condition()
         async with self._freed:
             try:
-                await asyncio.wait_for(
-                    self._freed.wait_for(lambda: self.held + wanted <= self.limit),
-                    self.wait_s)
+                await asyncio.wait_for(self._freed.wait_for(
+                    lambda: self.refusal(wanted, owner) is None
+                    and self.held + wanted <= self.limit), self.wait_s)
             except TimeoutError:
-                return False
+                return self.refusal(wanted, owner) or "no room"
             self.held += wanted
             if owner is not None:
                 uploads, held = self.owners.get(owner, (0, 0))
                 self.owners[owner] = (uploads + 1, held + wanted)
-            return True
+            return None
 
     async def give_back(self, wanted: int, owner: str | None = None) -> None:
         # At once, with no await: a cancellation cannot skip it.
@@ -85,11 +87,12 @@ class BodyLimit:
     3 MB phone photo spooled to a file cost a thread hop per 64 KB chunk, each waiting for a
     core). So that many at once cannot exhaust memory, an upload reserves its declared
     length (the body limit when chunked) from `budget` before a byte is read; one that
-    finds no room is answered 503 with Retry-After, unread, and an account over its share of
-    the budget (UploadBudget) 429, unread. No body may send more than it declared (413); an
-    upload that sends nothing for `idle_s`, or that arrives slower than `min_rate` bytes/s
-    on average once `rate_window_s` have passed, is 408, so a slow-drip client does not keep
-    its share (a slow phone at twice that rate still gets through: it is no total deadline).
+    finds no room in time is answered 503 with Retry-After, unread, and one whose account
+    stays over its share of the budget (UploadBudget) as long, 429, unread. No body may send
+    more than it declared (413); an upload that sends nothing for `idle_s`, or that arrives
+    slower than `min_rate` bytes/s on average once `rate_window_s` have passed, is 408, so a
+    slow-drip client does not keep its share (a slow phone at twice that rate still gets
+    through: it is no total deadline).
     The account is the caller PreAuth found (it runs first).
     """
 
@@ -121,13 +124,14 @@ class BodyLimit:
         # A body larger than the whole budget waits until it is alone, rather than never.
         reserved = 0 if budget is None else min(allowed, budget.limit)
         owner = _owner(scope) if budget is not None else None
-        if budget is not None and (why := budget.refusal(reserved, owner)):
-            return await JSONResponse({"detail": why}, 429, {"Retry-After": str(
-                RETRY_AFTER_S)})(scope, receive, send)
-        if budget is not None and not await budget.take(reserved, owner):
+        why = None if budget is None else await budget.take(reserved, owner)
+        if why == "no room":
             body = {"detail": "Too many uploads are being received; try again shortly."}
             return await JSONResponse(body, 503, {"Retry-After": str(RETRY_AFTER_S)})(
                 scope, receive, send)
+        if why is not None:  # the account's own uploads in progress: its share
+            return await JSONResponse({"detail": why}, 429, {"Retry-After": str(
+                RETRY_AFTER_S)})(scope, receive, send)
         idle_s = self.idle_s if budget is not None else None
         seen, whole = 0, False
         started = asyncio.get_running_loop().time()

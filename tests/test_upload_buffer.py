@@ -180,7 +180,7 @@ def _as(app, user_id: str):
 def test_one_account_holds_at_most_two_uploads_and_a_quarter_of_the_budget():
     """Audit round 3: five slow uploads of one free account held the whole buffer."""
     async def scenario():
-        held = Held(limit=4000)
+        held = Held(limit=4000, wait_s=0.3)  # an account over its share waits this, then 429
         held.buffered = BodyLimit(held._app, max_bytes=100, upload_paths={"/upload"},
                                   upload_max_bytes=40_000, budget=held.budget, idle_s=5)
         mallory = httpx.AsyncClient(transport=httpx.ASGITransport(
