@@ -5,6 +5,10 @@ import math
 
 from pydantic import BaseModel, ConfigDict, Field
 
+# What `paleon calibrate` fits to a collection.
+FITTED = ("temperature", "open_set_similarity", "confidence_slope", "confidence_offset",
+          "threshold")
+
 
 class Calibration(BaseModel):
     """Fusion's parameters; settings (CALIBRATION__TEMPERATURE=...) give the defaults that
@@ -30,6 +34,13 @@ class Calibration(BaseModel):
     # of its probability times `weak_evidence_trust` (docs/identification.md).
     weak_roll_up: float = Field(default=0.4, gt=0, le=1)
     weak_evidence_trust: float = Field(default=0.75, gt=0, le=1)
+    # The vision model's self-reported confidence that lets its pick replace retrieval's.
+    vision_threshold: float = Field(default=0.6, gt=0, le=1)
+
+    def with_fit(self, fitted: "Calibration") -> "Calibration":
+        """These settings with the fields a collection's fit sets taken from `fitted`: the
+        rest (pseudofossil share, age prior, weak evidence, ...) stay the settings' own."""
+        return self.model_copy(update={name: getattr(fitted, name) for name in FITTED})
 
     def confidence(self, p: float) -> float:
         """The confidence shown for a fused probability p."""

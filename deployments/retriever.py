@@ -10,6 +10,7 @@ and the client reconnects by itself once Milvus is back.
 """
 
 import asyncio
+import logging
 import time
 
 import numpy as np
@@ -28,6 +29,7 @@ from rag.specimens import Specimen, SpecimenIndex, connect
 from rag.text import MiniLMTextEncoder
 from rag.thumbnail_store import ThumbnailStore
 
+log = logging.getLogger("paleon.retriever")
 COUNTS_TTL_S = 30.0
 CALIBRATION_TTL_S = 15.0  # a new fit answers within this (and the job workers' own TTL)
 
@@ -99,15 +101,23 @@ class Retriever:
             self.index.create()
             added = self.index.insert(rows)
             self.thumbnails.put(pictures)
-            # The fit was made on the collection as it was: say so until a refit.
-            self.fits.mark_stale(f"{added} reference photo(s) added by an accepted correction "
-                                 "since the fit; run `paleon calibrate`")
+            if added:
+                self._mark_fit_stale(added)
             return added
 
         added = await asyncio.to_thread(write)
         self._counts = None
         self._fit_read_at = -CALIBRATION_TTL_S
         return added
+
+    def _mark_fit_stale(self, added: int) -> None:
+        """The fit was made on the collection as it was: say so until a refit. Only a note:
+        the references are in, and a failure here must not undo their acceptance."""
+        try:
+            self.fits.mark_stale(f"{added} reference photo(s) added by an accepted "
+                                 "correction since the fit; run `paleon calibrate`")
+        except Exception as exc:
+            log.warning("the calibration could not be marked stale (%s)", type(exc).__name__)
 
     async def ping(self) -> dict:
         count = await asyncio.to_thread(self.index.count)

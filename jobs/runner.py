@@ -171,7 +171,11 @@ class JobRunner:
                 self._fit_read_at = now
             except Exception as exc:  # a fit that can't be read: never the job's end
                 log.warning("calibration unavailable (%s)", type(exc).__name__)
-        return self._fit or self.settings.calibration
+        if self._fit is None:
+            return self.settings.calibration
+        # Only what the fit fits comes from it; the rest are this deployment's settings.
+        return self._fit.model_copy(update={
+            "parameters": self.settings.calibration.with_fit(self._fit.parameters)})
 
     async def _reference_counts(self) -> dict[str, int] | None:
         """Reference specimens per knowledge-base id, asked of the Retriever at most once a

@@ -176,7 +176,7 @@ def _notices(decision: Decision, evidence: ImageEvidence, per_image: list[ImageE
                  if k in kb.by_id and kb.by_id[k].kind == "pseudofossil" and p >= 0.05]
         out.append(notices.not_a_fossil(f"it looks like {', '.join(names)} ({pseudo:.0%})"))
     leaders = [ranked(image.scores)[0] for image in per_image if image.scores]
-    tops = {key for key, p in leaders if p >= cal.threshold}
+    tops = {key for key, p in leaders if cal.confidence(p) >= cal.threshold}
     if len(tops) > 1:
         out.append(notices.photos_disagree(
             sorted(kb.by_id[k].name if k in kb.by_id else k for k in tops)))

@@ -42,7 +42,8 @@ def split(photos: list[Photo], holdout: float) -> tuple[list[Photo], list[Photo]
     queries: list[Photo] = []
     for _, specimens in sorted(by_label.items()):
         order = sorted(specimens, key=lambda s: hashlib.sha256(s.encode()).hexdigest())
-        cut = max(1, round(len(order) * holdout)) if len(order) > 1 else 0
+        # At least one specimen each side, when there are two.
+        cut = min(max(1, round(len(order) * holdout)), len(order) - 1)
         queries += [p for s in order[:cut] for p in specimens[s]]
         references += [p for s in order[cut:] for p in specimens[s]]
     return references, queries
@@ -102,7 +103,8 @@ def evaluate(root: Path, encoder: ImageEncoder, index: SpecimenIndex, kb: Knowle
     note = "the settings' defaults"
     if holdout is None:
         if calibrate and (stored := CalibrationStore(index.client, index.collection).current()):
-            used, note = stored, f"the collection's fit, version {stored.version}"
+            used = stored.model_copy(update={"parameters": cal.with_fit(stored.parameters)})
+            note = f"the collection's fit, version {stored.version}"
         queries, unreadable = _search(photos, encoder, index, kb, k, progress, stated)
         references, reference_specimens = index.count(), 0
     else:
@@ -115,7 +117,7 @@ def evaluate(root: Path, encoder: ImageEncoder, index: SpecimenIndex, kb: Knowle
             if calibrate:
                 fitted = fit_collection(index, kb, cal, encoder.name, k).fit
                 if fitted.fitted:
-                    used = CalibrationInfo(source="fitted", encoder=encoder.name,
+                    used = CalibrationInfo(source="fitted", encoder=encoder.identity.key(),
                                            figures=fitted.figures,
                                            parameters=fitted.calibration)
                     note = "fitted on the reference side"

@@ -61,4 +61,5 @@ def reembed(index: SpecimenIndex, encoder: ImageEncoder, photos: Path,
         client.drop_collection(report.kept_as)
     client.rename_collection(index.collection, report.kept_as)
     client.rename_collection(target.collection, index.collection)
+    index.forget_schema()
     return report

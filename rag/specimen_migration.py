@@ -20,11 +20,19 @@ def specimen_of(row: dict) -> str:
 
 def migrate(index: SpecimenIndex, progress: bool = False) -> int:
     """Copy the collection into one that keeps specimens; the rows copied (0: nothing to
-    do). Idempotent, and a copy that an interrupted run left behind is started again."""
-    if not index.exists() or index.has_specimens():
-        return 0
+    do). Idempotent: a copy that an interrupted run left unfinished is started again, and
+    one it finished but did not yet put in place is put in place."""
     client = index.client
     target = SpecimenIndex(client, index.dim, f"{index.collection}_migrating")
+    before = f"{index.collection}_before_migration"
+    if not index.exists() and client.has_collection(before):
+        # Stopped between the two renames: the copy is complete.
+        client.rename_collection(target.collection, index.collection)
+        client.drop_collection(before)
+        index.forget_schema()
+        return 0
+    if not index.exists() or index.has_specimens():
+        return 0
     if target.exists():
         client.drop_collection(target.collection)
     target.create()
@@ -43,8 +51,10 @@ def migrate(index: SpecimenIndex, progress: bool = False) -> int:
     finally:
         iterator.close()
     target.seal_and_load()
-    client.drop_collection(index.collection)
+    # Renamed aside, not dropped, until the copy has its name: a stop in between loses
+    # nothing (the next run finishes it, above).
+    client.rename_collection(index.collection, before)
     client.rename_collection(target.collection, index.collection)
-    index._ready = False
-    index._has_specimens = None
+    client.drop_collection(before)
+    index.forget_schema()
     return copied

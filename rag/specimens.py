@@ -151,6 +151,12 @@ class SpecimenIndex:
             iterator.close()
         return counts
 
+    def forget_schema(self) -> None:
+        """The collection was replaced (a migration, a move to another encoder): load it
+        and read its fields again on next use."""
+        self._ready = False
+        self._has_specimens = None
+
     def has_specimens(self) -> bool:
         """Whether the collection keeps each photo's specimen (collections made before it
         did are migrated by `paleon ingest` and `paleon calibrate`: rag.specimen_migration)."""

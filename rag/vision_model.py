@@ -147,12 +147,13 @@ class VisionModel:
 def refine(local: IdentificationResult, answer: VisionAnswer, kb: KnowledgeBase,
            cal: Calibration) -> IdentificationResult:
     """The vision model's pick, grounded in its knowledge-base entry, when it is confident
-    enough (the same threshold as retrieval's); otherwise the local result stands."""
+    enough (`vision_threshold`: its confidence is self-reported, so the threshold fitted to
+    retrieval's does not apply); otherwise the local result stands."""
     entry = kb.by_id.get(answer.taxon_id)
     if entry is None:
         raise VisionModelError(f"the vision model named {answer.taxon_id[:64]!r}, which is not "
                                "in the knowledge base")
-    if answer.confidence < cal.threshold:
+    if answer.confidence < cal.vision_threshold:
         raise VisionModelError(f"the vision model was not confident ({entry.name}, "
                                f"{answer.confidence:.0%})")
     evidence = next((c.confidence for c in local.candidates if c.taxon_id == entry.id), 0.0)

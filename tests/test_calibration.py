@@ -197,3 +197,48 @@ def test_moving_a_collection_to_another_encoder(milvus, tmp_path):
     assert milvus.has_collection(report.kept_as)  # the old one kept until the next move
     for name in (moved.collection, report.kept_as):
         milvus.drop_collection(name)
+
+
+def test_a_fit_sets_only_what_it_fits():
+    settings = Calibration(not_fossil=0.5, age_mismatch_weight=0.2, weak_roll_up=0.3)
+    fitted = Calibration(temperature=0.02, open_set_similarity=0.7, confidence_offset=2.0,
+                         threshold=0.9, not_fossil=0.1, weak_roll_up=0.9)
+    served = settings.with_fit(fitted)
+    assert (served.temperature, served.open_set_similarity, served.confidence_offset,
+            served.threshold) == (0.02, 0.7, 2.0, 0.9)
+    assert (served.not_fossil, served.age_mismatch_weight, served.weak_roll_up) == \
+        (0.5, 0.2, 0.3)  # the deployment's own settings
+
+
+def test_a_move_to_another_encoder_retires_the_fit_and_staleness_is_its_own_key(milvus):
+    store = CalibrationStore(milvus, "retire_test")
+    first = store.save(Calibration(), {"top1": 0.9}, "a/224/imagenet/1")
+    assert store.mark_stale("2 photos added")
+    second = store.save(Calibration(threshold=0.8), {"top1": 0.95}, "a/224/imagenet/1")
+    current = store.current()
+    assert current is not None and not current.stale  # the mark was the old version's
+    assert current.version == second.version == first.version + 1
+    store.moved_to("b/260/imagenet/1")
+    assert store.current() is None and store.encoder() == "b/260/imagenet/1"
+    assert store.version(second.version) is not None  # kept in the history
+
+
+def test_a_migration_stopped_between_its_renames_is_finished(milvus):
+    from rag.specimens import Specimen
+
+    name = "migration_resume_test"
+    for leftover in (name, f"{name}_migrating", f"{name}_before_migration"):
+        if milvus.has_collection(leftover):
+            milvus.drop_collection(leftover)
+    copy = SpecimenIndex(milvus, 4, f"{name}_migrating")
+    copy.create()
+    copy.insert([Specimen("a", "trilobites", "t/a.jpg", np.array([1.0, 0, 0, 0]), "s")])
+    copy.seal_and_load()
+    old = SpecimenIndex(milvus, 4, f"{name}_before_migration")
+    old.create()  # the old collection, renamed aside; the copy not yet in place
+    index = SpecimenIndex(milvus, 4, name)
+    assert not index.exists()
+    migrate(index)
+    assert index.exists() and not milvus.has_collection(old.collection)
+    assert [s.id for batch in index.specimens() for s in batch] == ["a"]
+    milvus.drop_collection(name)

@@ -73,3 +73,14 @@ def test_the_schema_refuses_bad_entries(old, new, message):
     assert old in TEXT
     with pytest.raises((ValidationError, ValueError), match=message):
         parse(TEXT.replace(old, new, 1))
+
+
+def test_an_imagenet_class_shared_by_entries_needs_a_common_ancestor():
+    from rag.knowledge.base import parse
+    from tests.kb_fixture import TEXT
+
+    # Concretions (a pseudofossil) and trilobites share no root taxon.
+    shared = TEXT.replace("kind: pseudofossil",
+                          "kind: pseudofossil\n  imagenet_classes: [trilobite]")
+    with pytest.raises(ValueError, match="share no ancestor"):
+        parse(shared)

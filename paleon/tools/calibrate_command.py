@@ -8,9 +8,10 @@ from configs import Settings
 from paleon.tools.serve_command import local_services
 
 
-def open_collection(settings: Settings, encoder_name: str):
+def open_collection(settings: Settings, encoder_name: str, record: bool = True):
     """The encoder, the specimens collection and its stored metadata; refuses an encoder
-    other than the one the collection's embeddings came from."""
+    other than the one the collection's embeddings came from, and records it for a new
+    collection when `record` (ingest, which is about to write)."""
     from rag.calibrate.store import CalibrationStore
     from rag.encoders import LITE0, build_encoder
     from rag.specimens import SpecimenIndex, connect
@@ -19,8 +20,9 @@ def open_collection(settings: Settings, encoder_name: str):
     client = connect(settings.milvus_uri, settings.milvus_token_value)
     index = SpecimenIndex(client, dim=encoder.dim)
     store = CalibrationStore(client, index.collection)
-    legacy = LITE0.key() if index.exists() and index.count() > 0 else ""
-    store.check_encoder(encoder.identity.key(), legacy)
+    holds_rows = index.exists() and index.count() > 0
+    if record or holds_rows:
+        store.check_encoder(encoder.identity.key(), LITE0.key() if holds_rows else "")
     return encoder, index, store
 
 
@@ -40,7 +42,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     settings = Settings()
     try:
         with local_services(settings):
-            encoder, index, store = open_collection(settings, args.encoder)
+            encoder, index, store = open_collection(settings, args.encoder, record=False)
             if not index.exists():
                 print("paleon calibrate: no reference collection yet: `paleon ingest DIR` "
                       "first", file=sys.stderr)

@@ -56,8 +56,19 @@ class CalibrationStore:
         return rows[0]["doc"] if rows else None
 
     def current(self) -> CalibrationInfo | None:
+        """The current fit, stale when the collection changed after it was made. Staleness
+        is kept under its own key, naming the version it applies to, so that marking it
+        never rewrites a fit (nor undoes a newer one saved meanwhile)."""
         doc = self._read(self._key())
-        return CalibrationInfo.model_validate_json(doc) if doc else None
+        if not doc:
+            return None
+        info = CalibrationInfo.model_validate_json(doc)
+        stale = self._read(f"{self._key()}:stale")
+        if stale:
+            version, _, why = stale.partition(" ")
+            if version == str(info.version):
+                info = info.model_copy(update={"stale": True, "stale_reason": why})
+        return info
 
     def version(self, version: int) -> CalibrationInfo | None:
         doc = self._read(self._key(version))
@@ -82,7 +93,7 @@ class CalibrationStore:
         if info is None:
             return False
         if not info.stale:
-            self._put(info.model_copy(update={"stale": True, "stale_reason": why}))
+            self._write({f"{self._key()}:stale": f"{info.version} {why}"})
         return True
 
     def encoder(self) -> str | None:
@@ -104,9 +115,11 @@ class CalibrationStore:
 
     def moved_to(self, identity: str) -> None:
         """The collection now holds this encoder's embeddings (rag.reembed): recorded, and
-        the fit, made on the old ones, marked stale."""
+        the fit, made on the old ones' similarities, no longer served (its version stays
+        in the history); the defaults answer until a refit."""
         self._write({f"{self.specimens}:encoder": identity})
-        self.mark_stale(f"the collection moved to the encoder {identity}")
+        if self._ensure():
+            self.client.delete(self.collection, ids=[self._key()])
 
     def _put(self, info: CalibrationInfo) -> None:
         doc = info.model_dump_json()

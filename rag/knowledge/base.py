@@ -25,6 +25,10 @@ class KnowledgeBase:
         self.imagenet: dict[str, list[str]] = {}
         for entry in entries:
             self._index(entry)
+        for name, ids in self.imagenet.items():
+            if len(ids) > 1 and not self._shared([self.by_id[i] for i in ids]):
+                raise ValueError(f"ImageNet class {name!r} maps to {ids}, which share no "
+                                 "ancestor to stand for")
 
     def _index(self, entry: Entry) -> None:
         for label in (entry.id, entry.name.lower(), entry.scientific_name.lower(), *entry.aliases):
@@ -62,11 +66,20 @@ class KnowledgeBase:
             current = self.parents[current]
         return chain[::-1]
 
+    @staticmethod
+    def _shared(entries: list[Entry]) -> list[str]:
+        """The taxa every one of these entries' lineages starts with, root first."""
+        shared = []
+        for names in zip(*([t.name for t in e.lineage] for e in entries), strict=False):
+            if len(set(names)) > 1:
+                break
+            shared.append(names[0])
+        return shared
+
     def common_ancestor(self, ids: list[str]) -> str:
-        """The deepest taxon in the lineage of every one of these entries."""
-        lineages = [[t.name for t in self.by_id[i].lineage] for i in ids]
-        shared = [names[0] for names in zip(*lineages, strict=False) if len(set(names)) == 1]
-        return shared[-1]
+        """The deepest taxon in the lineage of every one of these entries (the load checks
+        that classes shared by entries have one)."""
+        return self._shared([self.by_id[i] for i in ids])[-1]
 
     def descendants(self, name: str) -> list[Entry]:
         return [e for e in self.entries if any(t.name == name for t in e.lineage)]
