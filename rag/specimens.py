@@ -168,13 +168,9 @@ class SpecimenIndex:
     def search_where(self, vector: np.ndarray, k: int, where: str) -> list[Hit]:
         """Up to k nearest specimens that match a Milvus filter expression."""
         self.ensure_loaded()
-        (hits,) = self.client.search(
-            self.collection, data=[np.asarray(vector, dtype=np.float32).tolist()], limit=k,
-            anns_field="embedding", filter=where, search_params=_FILTERED,
-            output_fields=["label", "source"])
-        return [Hit(id=hit["id"], label=hit["entity"]["label"],
-                    source=hit["entity"]["source"], score=round(float(hit["distance"]), 4))
-                for hit in hits]
+        (hits,) = self._search([np.asarray(vector, dtype=np.float32).tolist()], k,
+                               _FILTERED, where)
+        return _hits(hits)
 
     def ensure_loaded(self) -> bool:
         """True when the collection exists and is loaded; cheap once it is."""
@@ -202,15 +198,15 @@ class SpecimenIndex:
             if not self.ensure_loaded():
                 return [[] for _ in vectors]
             results = self._search(data, k)
-        return [
-            [
-                Hit(id=hit["id"], label=hit["entity"]["label"], source=hit["entity"]["source"],
-                    score=round(float(hit["distance"]), 4))
-                for hit in hits
-            ]
-            for hits in results
-        ]
+        return [_hits(hits) for hits in results]
 
-    def _search(self, data: list[list[float]], k: int) -> list:
+    def _search(self, data: list[list[float]], k: int, params: dict = _SEARCH,
+                where: str = "") -> list:
         return self.client.search(self.collection, data=data, limit=k, anns_field="embedding",
-                                  search_params=_SEARCH, output_fields=["label", "source"])
+                                  filter=where, search_params=params,
+                                  output_fields=["label", "source"])
+
+
+def _hits(found: list) -> list[Hit]:
+    return [Hit(id=hit["id"], label=hit["entity"]["label"], source=hit["entity"]["source"],
+                score=round(float(hit["distance"]), 4)) for hit in found]

@@ -227,10 +227,10 @@ def test_a_migration_stopped_between_its_renames_is_finished(milvus):
     from rag.specimens import Specimen
 
     name = "migration_resume_test"
-    for leftover in (name, f"{name}_migrating", f"{name}_before_migration"):
+    for leftover in (name, f"{name}_rebuilding", f"{name}_before_migration"):
         if milvus.has_collection(leftover):
             milvus.drop_collection(leftover)
-    copy = SpecimenIndex(milvus, 4, f"{name}_migrating")
+    copy = SpecimenIndex(milvus, 4, f"{name}_rebuilding")
     copy.create()
     copy.insert([Specimen("a", "trilobites", "t/a.jpg", np.array([1.0, 0, 0, 0]), "s")])
     copy.seal_and_load()
